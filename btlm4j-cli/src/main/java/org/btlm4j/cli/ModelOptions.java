@@ -1,0 +1,68 @@
+package org.btlm4j.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.btlm4j.BtlmException;
+import org.btlm4j.BtlmModel;
+import picocli.CommandLine.Option;
+
+/** The options every command that loads a model shares: which model, how many threads, --verbose. */
+final class ModelOptions {
+    /** The official model's repository name; a local directory of that name is picked up by default. */
+    static final String OFFICIAL = "cerebras/btlm-3b-8k-base";
+
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
+            description = "Model directory (or weights file). Default: ${sys:user.home}/models/btlm-3b-8k-base or "
+                    + "./btlm-3b-8k-base if present, else the bundled demo model.")
+    Path model;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads for the matrix work (default: all cores).")
+    int threads;
+
+    @Option(names = {"-c", "--ctx"}, paramLabel = "N", description = "Context length (default: the model's n_positions).")
+    int contextLength;
+
+    @Option(names = "--verbose", description = "Show stack traces and loading details.")
+    boolean verbose;
+
+    /** Loads the chosen model, saying on stderr which one when it was not named. */
+    BtlmModel load(PrintWriter err) {
+        Path path = model != null ? model : defaultModel(err);
+        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength));
+        if (verbose || model == null) {
+            err.println("btlm: " + m.files().choice() + " — " + m.description());
+        }
+        return m;
+    }
+
+    /** The official model if a local copy is found, else the bundled demo model. */
+    static Path defaultModel(PrintWriter err) {
+        List<Path> candidates = new ArrayList<>();
+        String env = System.getenv("BTLM_MODEL");
+        if (env != null && !env.isBlank()) {
+            candidates.add(Path.of(env));
+        }
+        candidates.add(Path.of("btlm-3b-8k-base"));
+        candidates.add(Path.of(OFFICIAL));
+        candidates.add(Path.of(System.getProperty("user.home"), "models", "btlm-3b-8k-base"));
+        candidates.add(Path.of(System.getProperty("user.home"), "models", OFFICIAL));
+        for (Path p : candidates) {
+            if (Files.isRegularFile(p.resolve("config.json"))) {
+                err.println("btlm: no -m given; using " + OFFICIAL + " found at " + p.toAbsolutePath());
+                return p;
+            }
+        }
+        String demo = System.getProperty("btlm.demo");
+        Path demoPath = demo != null ? Path.of(demo) : Path.of("models", "btlm-demo");
+        if (!Files.isRegularFile(demoPath.resolve("config.json"))) {
+            throw new BtlmException("no -m given, " + OFFICIAL + " was not found locally and the bundled demo model "
+                    + "is missing at " + demoPath.toAbsolutePath() + "; give the model directory with -m DIR");
+        }
+        err.println("btlm: no -m given and " + OFFICIAL + " not found locally; using the bundled demo model "
+                + "(a small BTLM trained on the King James Bible and fortunes) at " + demoPath);
+        return demoPath;
+    }
+}

@@ -1,0 +1,32 @@
+package org.btlm4j.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.btlm4j.BtlmException;
+import org.btlm4j.checkpoint.ModelDirectory;
+import org.btlm4j.tokenizer.Gpt2Tokenizer;
+
+/** Loads only the tokenizer of a model directory: tokenizing needs no weights. */
+final class TokenizerLoader {
+    private TokenizerLoader() {
+    }
+
+    static Gpt2Tokenizer load(ModelOptions options, PrintWriter err) {
+        Path path = options.model != null ? options.model : ModelOptions.defaultModel(err);
+        Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
+        if (!Files.exists(path)) {
+            throw new BtlmException(path + ": no such file or directory");
+        }
+        Path tj = dir.resolve("tokenizer.json");
+        if (Files.isRegularFile(tj)) {
+            return Gpt2Tokenizer.fromTokenizerJson(tj);
+        }
+        Path v = dir.resolve("vocab.json");
+        Path m = dir.resolve("merges.txt");
+        if (Files.isRegularFile(v) && Files.isRegularFile(m)) {
+            return Gpt2Tokenizer.fromVocabAndMerges(v, m);
+        }
+        throw new BtlmException(dir + ": no tokenizer files (tokenizer.json, or vocab.json and merges.txt)");
+    }
+}

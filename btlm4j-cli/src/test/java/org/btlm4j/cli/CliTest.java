@@ -1,0 +1,184 @@
+package org.btlm4j.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The CLI's contract: output forms, exit codes and error messages. */
+class CliTest {
+    static final Path TINY = Path.of("..", "btlm4j-core", "src", "test", "resources", "fixtures", "btlm-tiny");
+    static final Path TINY_BIN = Path.of("..", "btlm4j-core", "src", "test", "resources", "fixtures", "btlm-tiny-bin");
+    static final Path DEMO = Path.of("..", "models", "btlm-demo");
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    record Run(int code, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    static JsonNode expected(Path dir) throws IOException {
+        return JSON.readTree(dir.resolve("expected.json").toFile());
+    }
+
+    static String ids(JsonNode array) {
+        List<String> s = new ArrayList<>();
+        array.forEach(n -> s.add(n.asText()));
+        return String.join(",", s);
+    }
+
+    @Test
+    void generateJsonGivesReferenceGreedyTokensForEveryFixture() throws IOException {
+        for (Path dir : List.of(TINY, TINY_BIN, DEMO)) {
+            for (JsonNode seq : expected(dir).get("sequences")) {
+                Run r = run("generate", "-m", dir.toString(), "--token-ids", ids(seq.get("input_ids")), "-n",
+                        String.valueOf(seq.get("greedy_new_tokens").size()), "--ignore-eos", "--json");
+                assertEquals(0, r.code(), r.err());
+                JsonNode o = JSON.readTree(r.out());
+                assertEquals(seq.get("input_ids"), o.get("prompt_token_ids"));
+                assertEquals(seq.get("greedy_new_tokens"), o.get("token_ids"), dir + " " + seq.get("name"));
+                assertEquals("length", o.get("finish_reason").asText());
+                assertTrue(o.get("text").isTextual());
+            }
+        }
+    }
+
+    @Test
+    void scoreJsonMatchesReferenceLogProbs() throws IOException {
+        for (Path dir : List.of(TINY, TINY_BIN, DEMO)) {
+            for (JsonNode seq : expected(dir).get("sequences")) {
+                Run r = run("score", "-m", dir.toString(), "--token-ids", ids(seq.get("input_ids")), "--json");
+                assertEquals(0, r.code(), r.err());
+                JsonNode o = JSON.readTree(r.out());
+                JsonNode lp = o.get("token_logprobs");
+                assertTrue(lp.get(0).isNull(), "the first token has no log-prob");
+                JsonNode want = seq.get("next_token_logprobs");
+                assertEquals(want.size() + 1, lp.size());
+                for (int t = 0; t < want.size(); t++) {
+                    // float32 engine vs float64 reference (spec section 5)
+                    assertEquals(want.get(t).asDouble(), lp.get(t + 1).asDouble(), 1e-4);
+                }
+                assertEquals(seq.get("total_logprob").asDouble(), o.get("total_logprob").asDouble(),
+                        1e-4 * Math.max(1, want.size()));
+            }
+        }
+    }
+
+    @Test
+    void generatePlainStreamsRecognisableText() {
+        Run r = run("generate", "-m", DEMO.toString(), "-p", "And God said", "-n", "24");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith(" unto him, Behold"), r.out());
+    }
+
+    @Test
+    void stopStringEndsGenerationAndIsCut() throws IOException {
+        Run r = run("generate", "-m", DEMO.toString(), "-p", "And God said", "-n", "24", "--stop", "Behold", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode o = JSON.readTree(r.out());
+        assertEquals(" unto him, ", o.get("text").asText());
+        assertEquals("stop", o.get("finish_reason").asText());
+    }
+
+    @Test
+    void seededSamplingIsReproducible() {
+        String[] args = {"generate", "-m", DEMO.toString(), "-p", "And God said", "-n", "16", "--temperature", "0.9",
+            "--top-k", "40", "--top-p", "0.95", "--seed", "42", "--json"};
+        Run a = run(args);
+        Run b = run(args);
+        assertEquals(0, a.code(), a.err());
+        assertEquals(a.out(), b.out());
+    }
+
+    @Test
+    void tokenizeAndDetokenizeRoundTrip(@TempDir Path tmp) throws IOException {
+        Run r = run("tokenize", "-m", TINY.toString(), "-p", "Hello world<|endoftext|>");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("{\"ids\":[15496,995,50256]}", r.out().strip());
+        Path jsonl = tmp.resolve("in.jsonl");
+        Files.writeString(jsonl, "{\"text\": \"Hello\", \"id\": 1}\n{\"text\": \" world\"}\n");
+        r = run("tokenize", "-m", TINY_BIN.toString(), "--jsonl", jsonl.toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("{\"ids\":[15496]}", "{\"ids\":[995]}"), r.out().strip().lines().toList());
+        r = run("detokenize", "-m", TINY.toString(), "--token-ids", "15496,995");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("Hello world", r.out().strip());
+    }
+
+    @Test
+    void infoDescribesTheModel() {
+        Run r = run("info", "-m", TINY_BIN.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("pytorch_model.bin"), r.out());
+        assertTrue(r.out().contains("BF16"), r.out());
+        assertTrue(r.out().contains("parameters"), r.out());
+    }
+
+    @Test
+    void missingModelIsAClearErrorWithExitTwo() {
+        Run r = run("generate", "-m", "/nonexistent/model", "-p", "Hi");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("/nonexistent/model"), r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace without --verbose: " + r.err());
+    }
+
+    @Test
+    void truncatedCheckpointIsAClearError(@TempDir Path tmp) throws IOException {
+        for (String f : List.of("config.json", "vocab.json", "merges.txt")) {
+            Files.copy(TINY.resolve(f), tmp.resolve(f));
+        }
+        byte[] weights = Files.readAllBytes(TINY.resolve("model.safetensors"));
+        Files.write(tmp.resolve("model.safetensors"), java.util.Arrays.copyOf(weights, weights.length / 2));
+        Run r = run("generate", "-m", tmp.toString(), "-p", "Hi");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("model.safetensors"), r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+    }
+
+    @Test
+    void badConfigNamesTheField(@TempDir Path tmp) throws IOException {
+        Files.copy(TINY.resolve("model.safetensors"), tmp.resolve("model.safetensors"));
+        String config = Files.readString(TINY.resolve("config.json")).replace("\"n_head\": 4", "\"n_head\": 5");
+        Files.writeString(tmp.resolve("config.json"), config);
+        Run r = run("info", "-m", tmp.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("n_head 5 does not divide n_embd 64"), r.err());
+    }
+
+    @Test
+    void badOptionsExitTwo() {
+        assertEquals(2, run("generate", "-m", TINY.toString()).code(), "no input");
+        assertEquals(2, run("generate", "-m", TINY.toString(), "-p", "a", "--token-ids", "1").code(), "two inputs");
+        assertEquals(2, run("generate", "-m", TINY.toString(), "--token-ids", "99999").code(), "id out of range");
+        assertEquals(2, run("generate", "-m", TINY.toString(), "-p", "a", "--top-p", "0").code(), "bad top-p");
+        assertEquals(2, run("generate", "--bogus").code(), "unknown option");
+        assertEquals(2, run("score", "-m", TINY.toString(), "-f", "/nonexistent.txt").code(), "missing text file");
+    }
+
+    @Test
+    void overlongPromptIsRefused() {
+        StringBuilder ids = new StringBuilder("1");
+        for (int i = 0; i < 300; i++) {
+            ids.append(",1");
+        }
+        Run r = run("generate", "-m", TINY.toString(), "--token-ids", ids.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("more than the context of 256"), r.err());
+    }
+}

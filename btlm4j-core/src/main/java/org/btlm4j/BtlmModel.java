@@ -1,0 +1,200 @@
+package org.btlm4j;
+
+import java.nio.file.Path;
+import java.util.function.Consumer;
+import org.btlm4j.checkpoint.ModelDirectory;
+import org.btlm4j.checkpoint.TensorSource;
+import org.btlm4j.generate.Generator;
+import org.btlm4j.generate.TokenListener;
+import org.btlm4j.model.Btlm;
+import org.btlm4j.model.BtlmConfig;
+import org.btlm4j.model.BtlmWeights;
+import org.btlm4j.tensor.Parallel;
+import org.btlm4j.tokenizer.Gpt2Tokenizer;
+
+/**
+ * A loaded BTLM: the public face of the engine.
+ *
+ * <pre>{@code
+ * try (BtlmModel model = BtlmModel.load(Path.of("btlm-3b-8k-base"))) {
+ *     GenerationResult r = model.generate("And God said", GenerationParams.defaults().withMaxNewTokens(20));
+ *     System.out.println(r.text());
+ * }
+ * }</pre>
+ *
+ * <p>The weights are memory-mapped and used in place. Every call has its own KV cache, so one model
+ * may serve several threads at once; {@link #close()} unmaps the files, after which the model must
+ * not be used.
+ */
+public final class BtlmModel implements AutoCloseable {
+
+    /**
+     * How to load.
+     *
+     * @param threads       worker threads for the matrix work (0: one per available core)
+     * @param contextLength most positions a call may use (0: the config's n_positions)
+     */
+    public record Options(int threads, int contextLength) {
+        public Options {
+            if (threads < 0) {
+                throw new BtlmException("threads must be 0 (all cores) or more, got " + threads);
+            }
+            if (contextLength < 0) {
+                throw new BtlmException("context length must be 0 (the model's) or more, got " + contextLength);
+            }
+        }
+
+        public static Options defaults() {
+            return new Options(0, 0);
+        }
+    }
+
+    private final ModelDirectory files;
+    private final BtlmConfig config;
+    private final TensorSource source;
+    private final Parallel pool;
+    private final Btlm model;
+    private final Gpt2Tokenizer tokenizer;
+    private final Generator generator;
+    private final String description;
+
+    private BtlmModel(ModelDirectory files, BtlmConfig config, TensorSource source, Parallel pool, Btlm model,
+            Gpt2Tokenizer tokenizer, int contextLength) {
+        this.files = files;
+        this.config = config;
+        this.source = source;
+        this.pool = pool;
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.generator = new Generator(model, tokenizer, contextLength);
+        this.description = source.describe();
+    }
+
+    /** Loads the model in a directory (or from one weights file in it) with default options. */
+    public static BtlmModel load(Path path) {
+        return load(path, Options.defaults());
+    }
+
+    public static BtlmModel load(Path path, Options options) {
+        ModelDirectory files = ModelDirectory.locate(path);
+        BtlmConfig config = BtlmConfig.read(files.config());
+        int context = options.contextLength() == 0 ? config.nPositions() : options.contextLength();
+        if (context > config.nPositions() && config.alibiScaling() == null) {
+            throw new BtlmException("a context of " + context + " tokens exceeds n_positions " + config.nPositions()
+                    + "; longer contexts need ALiBi scaling (alibi_scaling in config.json)");
+        }
+        if (!config.usesAlibi() && context > config.nPositions()) {
+            throw new BtlmException("learned position embeddings cover only n_positions " + config.nPositions()
+                    + " positions; a context of " + context + " is not possible");
+        }
+        Gpt2Tokenizer tokenizer = loadTokenizer(files);
+        TensorSource source = files.openWeights();
+        Parallel pool = null;
+        try {
+            BtlmWeights weights = BtlmWeights.bind(config, source);
+            pool = new Parallel(options.threads() == 0 ? Parallel.defaultThreads() : options.threads());
+            return new BtlmModel(files, config, source, pool, new Btlm(config, weights, pool), tokenizer, context);
+        } catch (RuntimeException e) {
+            source.close();
+            if (pool != null) {
+                pool.close();
+            }
+            throw e;
+        }
+    }
+
+    private static Gpt2Tokenizer loadTokenizer(ModelDirectory files) {
+        if (files.tokenizerJson().isPresent()) {
+            return Gpt2Tokenizer.fromTokenizerJson(files.tokenizerJson().get());
+        }
+        if (files.vocabAndMerges().isPresent()) {
+            Path[] vm = files.vocabAndMerges().get();
+            return Gpt2Tokenizer.fromVocabAndMerges(vm[0], vm[1]);
+        }
+        return null;
+    }
+
+    public BtlmConfig config() {
+        return config;
+    }
+
+    /** The model's tokenizer; a {@link BtlmException} if its directory has no tokenizer files. */
+    public Gpt2Tokenizer tokenizer() {
+        if (tokenizer == null) {
+            throw new BtlmException(files.directory() + ": no tokenizer files (tokenizer.json, or vocab.json and "
+                    + "merges.txt); only token ids can be used with this model");
+        }
+        return tokenizer;
+    }
+
+    public boolean hasTokenizer() {
+        return tokenizer != null;
+    }
+
+    /** Where the model was read from and in which format. */
+    public ModelDirectory files() {
+        return files;
+    }
+
+    /** e.g. {@code model.safetensors (safetensors, 291 tensors)}. */
+    public String description() {
+        return description;
+    }
+
+    /** Most positions one call may use. */
+    public int contextLength() {
+        return generator.contextLength();
+    }
+
+    /** Bytes of weights in use. */
+    public long weightBytes() {
+        return model.weights().bytes();
+    }
+
+    public int threads() {
+        return pool.threads();
+    }
+
+    public GenerationResult generate(String prompt, GenerationParams params) {
+        return generator.generate(tokenizer().encode(prompt), params, null);
+    }
+
+    public GenerationResult generate(int[] promptIds, GenerationParams params) {
+        return generator.generate(promptIds, params, null);
+    }
+
+    /** Generates and hands each piece of final text to {@code onText} as soon as it is known. */
+    public GenerationResult stream(String prompt, GenerationParams params, Consumer<String> onText) {
+        tokenizer();
+        return generator.generate(tokenizer.encode(prompt), params, (id, text) -> {
+            if (!text.isEmpty()) {
+                onText.accept(text);
+            }
+        });
+    }
+
+    /** Generates from token ids, reporting every token and its final text to {@code listener}. */
+    public GenerationResult stream(int[] promptIds, GenerationParams params, TokenListener listener) {
+        return generator.generate(promptIds, params, listener);
+    }
+
+    /** Log-probability of each token of {@code text} given the tokens before it. */
+    public ScoreResult score(String text) {
+        return generator.score(tokenizer().encode(text));
+    }
+
+    public ScoreResult score(int[] ids) {
+        return generator.score(ids);
+    }
+
+    /** The forward pass itself, for callers that manage their own KV cache. */
+    public Btlm forwardPass() {
+        return model;
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+        source.close();
+    }
+}

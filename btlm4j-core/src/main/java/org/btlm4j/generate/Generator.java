@@ -1,0 +1,177 @@
+package org.btlm4j.generate;
+
+import java.util.Arrays;
+import org.btlm4j.BtlmException;
+import org.btlm4j.FinishReason;
+import org.btlm4j.GenerationParams;
+import org.btlm4j.GenerationResult;
+import org.btlm4j.ScoreResult;
+import org.btlm4j.model.Btlm;
+import org.btlm4j.model.KvCache;
+import org.btlm4j.tokenizer.Gpt2Tokenizer;
+import org.btlm4j.tokenizer.StreamingDecoder;
+
+/**
+ * The generation loop (prefill, sample, decode, stop) and scoring. Each call uses its own
+ * {@link KvCache}, so one generator may serve several threads.
+ */
+public final class Generator {
+    /** Prompt tokens fed per forward call: bounds activation memory for long prompts. */
+    static final int PREFILL_CHUNK = 512;
+    /** Rows of logits computed at once when scoring: bounds the [rows, vocab] buffer. */
+    static final int SCORE_ROWS = 32;
+
+    private final Btlm model;
+    private final Gpt2Tokenizer tokenizer; // may be null: then only token ids are available
+    private final int contextLength;
+
+    public Generator(Btlm model, Gpt2Tokenizer tokenizer, int contextLength) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.contextLength = contextLength;
+    }
+
+    public int contextLength() {
+        return contextLength;
+    }
+
+    /** Generates after {@code prompt}; {@code listener} (may be null) sees the text as it becomes final. */
+    public GenerationResult generate(int[] prompt, GenerationParams params, TokenListener listener) {
+        if (prompt.length == 0) {
+            throw new BtlmException("the prompt is empty: give at least one token");
+        }
+        if (prompt.length > contextLength) {
+            throw new BtlmException("the prompt has " + prompt.length + " tokens, more than the context of "
+                    + contextLength + " tokens");
+        }
+        int vocab = model.config().vocabSize();
+        int eos = model.config().eosTokenId();
+        if (params.maxNewTokens() == 0) {
+            return new GenerationResult(prompt, new int[0], "", FinishReason.LENGTH);
+        }
+        KvCache cache = new KvCache(model.config(), contextLength);
+        int[] context = Arrays.copyOf(prompt, prompt.length + params.maxNewTokens());
+        int length = prompt.length;
+        float[] hidden = prefill(prompt, cache);
+        float[] logits = new float[vocab];
+        model.logits(hidden, prompt.length - 1, 1, logits);
+
+        Sampler sampler = new Sampler(params);
+        StopMatcher stops = new StopMatcher(params.stop());
+        StreamingDecoder decoder = tokenizer == null ? null : tokenizer.newStreamingDecoder();
+        StringBuilder text = new StringBuilder();
+        int emitted = 0;
+        int generated = 0;
+        FinishReason reason = FinishReason.LENGTH;
+        while (true) {
+            int next = sampler.sample(logits, vocab, context, length);
+            if (next == eos && !params.ignoreEos()) {
+                reason = FinishReason.EOS;
+                break;
+            }
+            context[length++] = next;
+            generated++;
+            if (decoder != null) {
+                text.append(decoder.accept(next));
+            }
+            int stopAt = stops.find(text);
+            if (stopAt >= 0) {
+                text.setLength(stopAt);
+                reason = FinishReason.STOP;
+                emitted = emit(listener, next, text, emitted, text.length());
+                break;
+            }
+            boolean last = generated == params.maxNewTokens() || length == contextLength;
+            if (last && decoder != null) {
+                text.append(decoder.flush());
+                stopAt = stops.find(text);
+                if (stopAt >= 0) {
+                    text.setLength(stopAt);
+                    reason = FinishReason.STOP;
+                }
+            }
+            int safe = last ? text.length() : text.length() - stops.heldBack(text);
+            emitted = emit(listener, next, text, emitted, safe);
+            if (last) {
+                break;
+            }
+            hidden = model.forward(context, length - 1, 1, cache, length);
+            model.logits(hidden, 0, 1, logits);
+        }
+        if (reason == FinishReason.EOS && decoder != null) {
+            text.append(decoder.flush());
+            int stopAt = stops.find(text);
+            if (stopAt >= 0) {
+                text.setLength(stopAt);
+                reason = FinishReason.STOP;
+            }
+            if (listener != null && emitted < text.length()) {
+                listener.onToken(eos, text.substring(emitted));
+            }
+        }
+        return new GenerationResult(prompt, Arrays.copyOfRange(context, prompt.length, length), text.toString(),
+                reason);
+    }
+
+    private static int emit(TokenListener listener, int token, CharSequence text, int from, int to) {
+        if (listener != null) {
+            listener.onToken(token, to > from ? text.subSequence(from, to).toString() : "");
+        }
+        return Math.max(from, to);
+    }
+
+    /**
+     * Feeds a prompt in chunks, all with the ALiBi scaling of the whole prompt (one HF call), and
+     * returns the hidden states of the last chunk.
+     */
+    private float[] prefill(int[] tokens, KvCache cache) {
+        int total = cache.length() + tokens.length;
+        float[] hidden = null;
+        for (int from = 0; from < tokens.length; from += PREFILL_CHUNK) {
+            int n = Math.min(PREFILL_CHUNK, tokens.length - from);
+            hidden = model.forward(tokens, from, n, cache, total);
+        }
+        // Re-base so that the caller indexes the last chunk's rows by absolute prompt position.
+        int lastChunkStart = ((tokens.length - 1) / PREFILL_CHUNK) * PREFILL_CHUNK;
+        if (lastChunkStart == 0) {
+            return hidden;
+        }
+        int e = model.config().nEmbd();
+        float[] rebased = new float[tokens.length * e];
+        System.arraycopy(hidden, 0, rebased, lastChunkStart * e, hidden.length);
+        return rebased;
+    }
+
+    /**
+     * log p(ids[t] | ids[0..t-1]) for every t ≥ 1, as from one forward call over all of {@code ids}.
+     */
+    public ScoreResult score(int[] ids) {
+        if (ids.length == 0) {
+            throw new BtlmException("nothing to score: the input has no tokens");
+        }
+        if (ids.length > contextLength) {
+            throw new BtlmException("the input has " + ids.length + " tokens, more than the context of "
+                    + contextLength + " tokens");
+        }
+        int vocab = model.config().vocabSize();
+        KvCache cache = new KvCache(model.config(), contextLength);
+        double[] lp = new double[ids.length];
+        lp[0] = Double.NaN;
+        float[] logits = new float[SCORE_ROWS * vocab];
+        for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
+            int n = Math.min(PREFILL_CHUNK, ids.length - from);
+            float[] hidden = model.forward(ids, from, n, cache, ids.length);
+            for (int r = 0; r < n; r += SCORE_ROWS) {
+                int rows = Math.min(SCORE_ROWS, n - r);
+                model.logits(hidden, r, rows, logits);
+                for (int k = 0; k < rows; k++) {
+                    int t = from + r + k; // logits of position t predict token t+1
+                    if (t + 1 < ids.length) {
+                        lp[t + 1] = LogProbs.logProb(logits, k * vocab, vocab, ids[t + 1]);
+                    }
+                }
+            }
+        }
+        return new ScoreResult(ids, lp);
+    }
+}

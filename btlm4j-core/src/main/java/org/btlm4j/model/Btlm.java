@@ -1,0 +1,189 @@
+package org.btlm4j.model;
+
+import org.btlm4j.BtlmException;
+import org.btlm4j.tensor.Parallel;
+import org.btlm4j.tensor.VectorMath;
+import org.btlm4j.tensor.WeightMatrix;
+
+/**
+ * The BTLM forward pass, step by step as spec section 4 writes it. One instance is immutable and
+ * may serve many {@link KvCache}s; the work of each step is spread over the shared {@link Parallel}
+ * pool.
+ */
+public final class Btlm {
+    private final BtlmConfig config;
+    private final BtlmWeights weights;
+    private final Parallel pool;
+
+    public Btlm(BtlmConfig config, BtlmWeights weights, Parallel pool) {
+        this.config = config;
+        this.weights = weights;
+        this.pool = pool;
+    }
+
+    public BtlmConfig config() {
+        return config;
+    }
+
+    public BtlmWeights weights() {
+        return weights;
+    }
+
+    /**
+     * Runs {@code count} tokens from {@code tokens[from]} after the {@code P = cache.length()}
+     * cached positions, appends their keys and values to the cache, and returns their final hidden
+     * states after {@code ln_f}, [count, n_embd].
+     *
+     * @param scaleKeyLength the total key length K whose ALiBi scaling c this call uses: P + count
+     *                       for a call of its own; the whole prompt's length when a prompt is fed in
+     *                       chunks, so that they together behave as HF's one call
+     */
+    public float[] forward(int[] tokens, int from, int count, KvCache cache, int scaleKeyLength) {
+        final int e = config.nEmbd();
+        final int nt = count;
+        final int p = cache.length();
+        if (nt <= 0) {
+            throw new IllegalArgumentException("forward needs at least one token");
+        }
+        for (int t = 0; t < nt; t++) {
+            int id = tokens[from + t];
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new BtlmException("token id " + id + " is outside the vocabulary (0.." + (config.vocabSize() - 1) + ")");
+            }
+        }
+        if (config.positionEmbedding() == BtlmConfig.PositionEmbedding.LEARNED && p + nt > config.nPositions()) {
+            throw new BtlmException("learned position embeddings cover " + config.nPositions() + " positions; "
+                    + (p + nt) + " requested");
+        }
+        cache.reserve(nt);
+
+        // x_i = wte[t_i] · s_emb (+ wpe[P+i] with learned positions)
+        float[] x = new float[nt * e];
+        for (int t = 0; t < nt; t++) {
+            weights.wte().row(tokens[from + t], x, t * e);
+            VectorMath.scale(x, t * e, e, config.embeddingsScale());
+            if (weights.wpe() != null) {
+                float[] pos = new float[e];
+                weights.wpe().row(p + t, pos, 0);
+                VectorMath.addInPlace(x, t * e, pos, 0, e);
+            }
+        }
+        float c = Alibi.scale(config.alibiScaling(), scaleKeyLength);
+
+        float[] a = new float[nt * e];
+        float[] qkv = new float[nt * 3 * e];
+        float[] attn = new float[nt * e];
+        float[] proj = new float[nt * e];
+        float[] up = new float[nt * config.nInner()];
+        float[] gate = config.activation() == BtlmConfig.Activation.SWIGLU ? new float[nt * config.nInner()] : null;
+
+        for (int l = 0; l < config.nLayer(); l++) {
+            BtlmWeights.Layer w = weights.layer(l);
+            // a = LayerNorm(x; ln_1); [q|k|v] = a·c_attn.W + c_attn.b
+            layerNormRows(x, nt, w.ln1Weight(), w.ln1Bias(), a);
+            linear(w.cAttn(), w.cAttnBias(), a, nt, qkv);
+            storeKeysValues(cache, l, qkv, nt, p);
+            attention(cache, l, qkv, nt, p, c, attn);
+            // x += concat_h(o_h)·attn.c_proj.W + attn.c_proj.b
+            linear(w.attnCProj(), w.attnCProjBias(), attn, nt, proj);
+            VectorMath.addInPlace(x, 0, proj, 0, nt * e);
+            // b = LayerNorm(x; ln_2); x += ((b·c_fc.W + c_fc.b) ⊙ silu(b·c_fc2.W + c_fc2.b))·mlp.c_proj.W + b
+            layerNormRows(x, nt, w.ln2Weight(), w.ln2Bias(), a);
+            linear(w.cFc(), w.cFcBias(), a, nt, up);
+            if (gate != null) {
+                linear(w.cFc2(), w.cFc2Bias(), a, nt, gate);
+                VectorMath.swiglu(up, gate, up, nt * config.nInner());
+            } else {
+                VectorMath.geluTanh(up, 0, nt * config.nInner());
+            }
+            linear(w.mlpCProj(), w.mlpCProjBias(), up, nt, proj);
+            VectorMath.addInPlace(x, 0, proj, 0, nt * e);
+        }
+        cache.advance(nt);
+
+        layerNormRows(x, nt, weights.lnFWeight(), weights.lnFBias(), a);
+        return a;
+    }
+
+    /**
+     * logits = (LayerNorm(x; ln_f) · lm_headᵀ) · s_out for {@code rows} rows of {@code hidden}
+     * starting at {@code row}; {@code out} receives [rows, vocab].
+     */
+    public void logits(float[] hidden, int row, int rows, float[] out) {
+        int e = config.nEmbd();
+        float[] x = hidden;
+        if (row != 0) {
+            x = new float[rows * e];
+            System.arraycopy(hidden, row * e, x, 0, rows * e);
+        }
+        weights.lmHead().multiplyTransposed(pool, x, rows, out);
+        VectorMath.scale(out, 0, rows * config.vocabSize(), config.outputScale());
+    }
+
+    private void layerNormRows(float[] x, int nt, float[] weight, float[] bias, float[] out) {
+        int e = config.nEmbd();
+        for (int t = 0; t < nt; t++) {
+            VectorMath.layerNorm(x, t * e, e, weight, bias, config.layerNormEpsilon(), out, t * e);
+        }
+    }
+
+    private void linear(WeightMatrix w, float[] bias, float[] in, int nt, float[] out) {
+        w.multiply(pool, in, nt, out);
+        VectorMath.addBias(out, nt, w.cols(), bias);
+    }
+
+    private void storeKeysValues(KvCache cache, int layer, float[] qkv, int nt, int p) {
+        int e = config.nEmbd();
+        int d = config.headDim();
+        float[] keys = cache.keys(layer);
+        float[] values = cache.values(layer);
+        for (int t = 0; t < nt; t++) {
+            for (int h = 0; h < config.nHead(); h++) {
+                int at = cache.offset(h, p + t);
+                System.arraycopy(qkv, t * 3 * e + e + h * d, keys, at, d);
+                System.arraycopy(qkv, t * 3 * e + 2 * e + h * d, values, at, d);
+            }
+        }
+    }
+
+    /**
+     * o_hi = Σ_j softmax_j(s_hij) · v_hj with
+     * s_hij = (q_hi · k_hj) / d^p − (m_h / c)·(i − j) for j ≤ i (causal).
+     */
+    private void attention(KvCache cache, int layer, float[] qkv, int nt, int p, float c, float[] out) {
+        final int e = config.nEmbd();
+        final int d = config.headDim();
+        final int nHead = config.nHead();
+        float qkScale = 1f;
+        if (config.scaleAttnWeights()) {
+            qkScale = config.scaleQkDotByD() ? 1f / d : (float) (1.0 / Math.sqrt(d));
+        }
+        if (config.scaleAttnByInverseLayerIdx()) {
+            qkScale /= (layer + 1);
+        }
+        final float scale = qkScale;
+        final float[] slopes = weights.slopesUnsafe();
+        final float[] keys = cache.keys(layer);
+        final float[] values = cache.values(layer);
+        java.util.Arrays.fill(out, 0, nt * e, 0f);
+        pool.forRange(nt * nHead, (from, to) -> {
+            float[] scores = new float[p + nt];
+            for (int item = from; item < to; item++) {
+                int t = item / nHead;
+                int h = item % nHead;
+                int i = p + t; // absolute position of the query
+                int qOff = t * 3 * e + h * d;
+                float m = slopes == null ? 0f : slopes[h] / c;
+                for (int j = 0; j <= i; j++) {
+                    float s = VectorMath.dot(qkv, qOff, keys, cache.offset(h, j), d) * scale;
+                    scores[j] = s - m * (i - j);
+                }
+                VectorMath.softmaxInPlace(scores, 0, i + 1);
+                int oOff = t * e + h * d;
+                for (int j = 0; j <= i; j++) {
+                    VectorMath.axpy(scores[j], values, cache.offset(h, j), out, oOff, d);
+                }
+            }
+        });
+    }
+}

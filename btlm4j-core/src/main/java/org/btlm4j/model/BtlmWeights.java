@@ -1,0 +1,204 @@
+package org.btlm4j.model;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Map;
+import org.btlm4j.checkpoint.CheckpointException;
+import org.btlm4j.checkpoint.DType;
+import org.btlm4j.checkpoint.TensorInfo;
+import org.btlm4j.checkpoint.TensorSource;
+import org.btlm4j.tensor.WeightMatrix;
+
+/**
+ * The weights of a BTLM, by the checkpoint's own names (spec section 3), checked against the
+ * config. Matrices stay views of the mapped file in their stored type; the small vectors (biases,
+ * layer norms, slopes) are read into float arrays.
+ */
+public final class BtlmWeights {
+
+    /** One transformer block: {@code transformer.h.N.*}. */
+    public record Layer(
+            float[] ln1Weight, float[] ln1Bias,
+            WeightMatrix cAttn, float[] cAttnBias, // [n_embd, 3·n_embd]: output [q | k | v]
+            WeightMatrix attnCProj, float[] attnCProjBias, // [n_embd, n_embd]
+            float[] ln2Weight, float[] ln2Bias,
+            WeightMatrix cFc, float[] cFcBias, // [n_embd, n_inner]
+            WeightMatrix cFc2, float[] cFc2Bias, // [n_embd, n_inner], the SiLU branch (null with gelu_new)
+            WeightMatrix mlpCProj, float[] mlpCProjBias) { // [n_inner, n_embd]
+    }
+
+    private final WeightMatrix wte; // [vocab, n_embd]
+    private final WeightMatrix wpe; // [n_positions, n_embd] with learned positions, else null
+    private final WeightMatrix lmHead; // [vocab, n_embd]: wte itself unless untied
+    private final float[] slopes; // [n_head] with ALiBi, else null
+    private final boolean storedSlopes;
+    private final Layer[] layers;
+    private final float[] lnFWeight;
+    private final float[] lnFBias;
+    private final DType dtype;
+    private final long bytes;
+
+    private BtlmWeights(WeightMatrix wte, WeightMatrix wpe, WeightMatrix lmHead, float[] slopes, boolean storedSlopes,
+            Layer[] layers, float[] lnFWeight, float[] lnFBias, DType dtype, long bytes) {
+        this.wte = wte;
+        this.wpe = wpe;
+        this.lmHead = lmHead;
+        this.slopes = slopes;
+        this.storedSlopes = storedSlopes;
+        this.layers = layers;
+        this.lnFWeight = lnFWeight;
+        this.lnFBias = lnFBias;
+        this.dtype = dtype;
+        this.bytes = bytes;
+    }
+
+    /** Binds and checks every tensor the config calls for; extra tensors are ignored. */
+    public static BtlmWeights bind(BtlmConfig config, TensorSource source) {
+        Binder b = new Binder(source);
+        int e = config.nEmbd();
+        int inner = config.nInner();
+        WeightMatrix wte = b.matrix("transformer.wte.weight", config.vocabSize(), e);
+        WeightMatrix wpe = config.positionEmbedding() == BtlmConfig.PositionEmbedding.LEARNED
+                ? b.matrix("transformer.wpe.weight", config.nPositions(), e) : null;
+        float[] slopes = null;
+        boolean stored = false;
+        if (config.usesAlibi()) {
+            TensorInfo s = source.tensors().get("transformer.relative_pe.slopes");
+            if (s != null) {
+                slopes = b.vector("transformer.relative_pe.slopes", config.nHead());
+                stored = true;
+            } else {
+                slopes = Alibi.slopes(config.nHead());
+            }
+        }
+        Layer[] layers = new Layer[config.nLayer()];
+        for (int l = 0; l < layers.length; l++) {
+            String p = "transformer.h." + l + ".";
+            boolean swiglu = config.activation() == BtlmConfig.Activation.SWIGLU;
+            layers[l] = new Layer(
+                    b.vector(p + "ln_1.weight", e), b.vector(p + "ln_1.bias", e),
+                    b.matrix(p + "attn.c_attn.weight", e, 3 * e), b.vector(p + "attn.c_attn.bias", 3 * e),
+                    b.matrix(p + "attn.c_proj.weight", e, e), b.vector(p + "attn.c_proj.bias", e),
+                    b.vector(p + "ln_2.weight", e), b.vector(p + "ln_2.bias", e),
+                    b.matrix(p + "mlp.c_fc.weight", e, inner), b.vector(p + "mlp.c_fc.bias", inner),
+                    swiglu ? b.matrix(p + "mlp.c_fc2.weight", e, inner) : null,
+                    swiglu ? b.vector(p + "mlp.c_fc2.bias", inner) : null,
+                    b.matrix(p + "mlp.c_proj.weight", inner, e), b.vector(p + "mlp.c_proj.bias", e));
+        }
+        float[] lnFW = b.vector("transformer.ln_f.weight", e);
+        float[] lnFB = b.vector("transformer.ln_f.bias", e);
+        // Spec section 3: the head is wte unless the config explicitly unties it.
+        WeightMatrix head = config.tieWordEmbeddings() ? wte : b.matrix("lm_head.weight", config.vocabSize(), e);
+        return new BtlmWeights(wte, wpe, head, slopes, stored, layers, lnFW, lnFB, wte.dtype(), b.bytes);
+    }
+
+    public WeightMatrix wte() {
+        return wte;
+    }
+
+    public WeightMatrix wpe() {
+        return wpe;
+    }
+
+    public WeightMatrix lmHead() {
+        return lmHead;
+    }
+
+    /** ALiBi slopes m_h (stored in the checkpoint or computed), or null with learned positions. */
+    public float[] slopes() {
+        return slopes == null ? null : slopes.clone();
+    }
+
+    float[] slopesUnsafe() {
+        return slopes;
+    }
+
+    /** Whether the slopes came from {@code transformer.relative_pe.slopes}. */
+    public boolean slopesStored() {
+        return storedSlopes;
+    }
+
+    public Layer layer(int i) {
+        return layers[i];
+    }
+
+    public float[] lnFWeight() {
+        return lnFWeight;
+    }
+
+    public float[] lnFBias() {
+        return lnFBias;
+    }
+
+    /** Stored type of the token embedding (the bulk of the file's types). */
+    public DType dtype() {
+        return dtype;
+    }
+
+    /** Bytes of weight data in use. */
+    public long bytes() {
+        return bytes;
+    }
+
+    /** Looks tensors up by name with checks that name the tensor and the problem. */
+    private static final class Binder {
+        private final TensorSource source;
+        private final Map<String, TensorInfo> tensors;
+        private long bytes;
+
+        Binder(TensorSource source) {
+            this.source = source;
+            this.tensors = source.tensors();
+        }
+
+        private TensorInfo get(String name, long... shape) {
+            TensorInfo t = tensors.get(name);
+            if (t == null) {
+                throw new CheckpointException(source.describe() + ": missing tensor " + name);
+            }
+            if (!t.dtype().isWeightType()) {
+                throw new CheckpointException(source.describe() + ": tensor " + name + " has type " + t.dtype()
+                        + " (expected F32, F16 or BF16)");
+            }
+            long[] s = t.shape();
+            // A vector may be stored as [n] or, like the slopes, [n, 1].
+            boolean ok = Arrays.equals(s, shape)
+                    || shape.length == 1 && s.length == 2 && s[0] == shape[0] && s[1] == 1;
+            if (!ok) {
+                throw new CheckpointException(source.describe() + ": tensor " + name + " has shape "
+                        + t.shapeString() + ", expected " + Arrays.toString(shape) + " from config.json");
+            }
+            bytes += t.data().byteSize();
+            return t;
+        }
+
+        WeightMatrix matrix(String name, long rows, long cols) {
+            return WeightMatrix.of(get(name, rows, cols));
+        }
+
+        float[] vector(String name, int length) {
+            return toFloats(get(name, length));
+        }
+    }
+
+    /** Reads a small tensor into floats. */
+    static float[] toFloats(TensorInfo t) {
+        MemorySegment d = t.data();
+        int n = Math.toIntExact(t.elementCount());
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = switch (t.dtype()) {
+                case F32 -> d.getAtIndex(F32, i);
+                case BF16 -> Float.intBitsToFloat((d.getAtIndex(I16, i) & 0xffff) << 16);
+                case F16 -> Float.float16ToFloat(d.getAtIndex(I16, i));
+                default -> throw new CheckpointException("tensor " + t.name() + ": unsupported type " + t.dtype());
+            };
+        }
+        return out;
+    }
+
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+}

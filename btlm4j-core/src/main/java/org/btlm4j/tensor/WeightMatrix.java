@@ -1,0 +1,184 @@
+package org.btlm4j.tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Objects;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import org.btlm4j.BtlmException;
+import org.btlm4j.checkpoint.DType;
+import org.btlm4j.checkpoint.TensorInfo;
+
+/**
+ * A 2-D weight [rows, cols], row-major, read in place from its (usually memory-mapped) segment
+ * in the stored element type and converted to float32 inside the kernels; products accumulate in
+ * float32.
+ *
+ * <p>The segment must be readable from the pool's worker threads (mapped with a shared or global
+ * arena, not a confined one) and stay alive while the matrix is used. It need not be aligned.
+ *
+ * <p>Why three subclasses with textually parallel kernels rather than one kernel and a pluggable
+ * loader: the Vector API only keeps vectors in registers when every call in the hot loop is
+ * inlined, and a load through a virtual call that sees three receiver types is not. Each subclass
+ * therefore carries its own copy of the loops around its own {@code load} methods; the copies differ
+ * only in those methods and must be kept in step.
+ */
+public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matrix {
+
+    static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
+    /** Ints with as many lanes as {@link #FLOATS}: the intermediate of half-precision conversion. */
+    static final VectorSpecies<Integer> INTS = IntVector.SPECIES_PREFERRED;
+    /** 16-bit lanes, as many as {@link #FLOATS}: one load of F16/BF16 weights fills one float vector. */
+    static final VectorSpecies<Short> HALVES =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
+    static final int LANES = FLOATS.length();
+
+    /**
+     * Below this many multiply-adds a product runs on the calling thread: waking workers costs a
+     * few microseconds, which is what about 30k multiply-adds take on one core.
+     */
+    static final long MIN_PARALLEL_MACS = 1 << 15;
+    /** Rows per pass in prefill products: a tile of 256 rows × 4 vectors stays in L1/L2 while token blocks reuse it. */
+    static final int PREFILL_ROW_BLOCK = 256;
+
+    final String name;
+    final int rows;
+    final int cols;
+    final MemorySegment data;
+
+    WeightMatrix(String name, int rows, int cols, MemorySegment data) {
+        this.name = name;
+        this.rows = rows;
+        this.cols = cols;
+        this.data = data;
+    }
+
+    /**
+     * Wraps a rank-2 tensor of F32, F16 or BF16 without copying it.
+     *
+     * @throws BtlmException naming the tensor if it has another rank or type, or a dimension too
+     *                       large for an int
+     */
+    public static WeightMatrix of(TensorInfo t) {
+        Objects.requireNonNull(t, "tensor");
+        if (t.rank() != 2) {
+            throw new BtlmException("tensor " + t.name() + " in " + t.source() + " has shape " + t.shapeString()
+                    + "; a weight matrix must have rank 2");
+        }
+        if (t.dim(0) > Integer.MAX_VALUE || t.dim(1) > Integer.MAX_VALUE) {
+            throw new BtlmException("tensor " + t.name() + " in " + t.source() + " has shape " + t.shapeString()
+                    + ", too large for a weight matrix");
+        }
+        final int rows = (int) t.dim(0);
+        final int cols = (int) t.dim(1);
+        return switch (t.dtype()) {
+            case F32 -> new F32Matrix(t.name(), rows, cols, t.data());
+            case F16 -> new F16Matrix(t.name(), rows, cols, t.data());
+            case BF16 -> new BF16Matrix(t.name(), rows, cols, t.data());
+            default -> throw new BtlmException("tensor " + t.name() + " in " + t.source() + " has type " + t.dtype()
+                    + "; weight matrices must be F32, F16 or BF16");
+        };
+    }
+
+    public final int rows() {
+        return rows;
+    }
+
+    public final int cols() {
+        return cols;
+    }
+
+    public abstract DType dtype();
+
+    public final String name() {
+        return name;
+    }
+
+    /**
+     * y = x·W for n tokens: y[t][c] = Σ_r x[t][r]·W[r][c], with x laid out [n, rows] and y
+     * [n, cols] (y is overwritten). This is GPT-2's Conv1D, whose weight is stored [in, out].
+     * Column ranges are split across the pool; a decode step (n = 1) streams W once, and longer
+     * inputs read each weight tile once per block of four tokens. x and y must not overlap.
+     */
+    public final void multiply(Parallel pool, float[] x, int n, float[] y) {
+        checkOperands(pool, x, n, rows, y, cols);
+        if (n == 0 || cols == 0) {
+            return;
+        }
+        if (rows == 0) {
+            Arrays.fill(y, 0, n * cols, 0f);
+            return;
+        }
+        final int units = (cols + LANES - 1) / LANES; // split on whole vectors of columns
+        final int colsNow = cols;
+        run(pool, units, (long) n * rows * cols,
+                (from, to) -> multiplyColumns(x, n, y, from * LANES, Math.min(colsNow, to * LANES)));
+    }
+
+    /**
+     * y = x·Wᵀ for n tokens: y[t][r] = Σ_c x[t][c]·W[r][c], with x laid out [n, cols] and y
+     * [n, rows] (y is overwritten). This is nn.Linear's layout [out, in] and the tied LM head.
+     * Rows are split across the pool in groups of four; for n &gt; 1 each group of rows is read once
+     * per block of four tokens. x and y must not overlap.
+     */
+    public final void multiplyTransposed(Parallel pool, float[] x, int n, float[] y) {
+        checkOperands(pool, x, n, cols, y, rows);
+        if (n == 0 || rows == 0) {
+            return;
+        }
+        final int groups = (rows + 3) / 4;
+        final int rowsNow = rows;
+        run(pool, groups, (long) n * rows * cols,
+                (from, to) -> multiplyTransposedRows(x, n, y, from * 4, Math.min(rowsNow, to * 4)));
+    }
+
+    /** Converts row {@code r} to float32 into dst[dstOffset, dstOffset + cols) (an embedding lookup). */
+    public final void row(int r, float[] dst, int dstOffset) {
+        Objects.checkIndex(r, rows);
+        Objects.checkFromIndexSize(dstOffset, cols, dst.length);
+        convertRow(r, dst, dstOffset);
+    }
+
+    @Override
+    public String toString() {
+        return name + " " + dtype() + "[" + rows + ", " + cols + "]";
+    }
+
+    /**
+     * Computes y[t][c0..c1) for all n tokens. c0 is a multiple of {@link #LANES}; c1 is one too,
+     * or {@code cols}.
+     */
+    abstract void multiplyColumns(float[] x, int n, float[] y, int c0, int c1);
+
+    /** Computes y[t][r0..r1) for all n tokens; r0 is a multiple of 4. */
+    abstract void multiplyTransposedRows(float[] x, int n, float[] y, int r0, int r1);
+
+    abstract void convertRow(int r, float[] dst, int dstOffset);
+
+    private static void run(Parallel pool, int units, long macs, Parallel.RangeTask task) {
+        if (pool.threads() == 1 || macs < MIN_PARALLEL_MACS) {
+            task.run(0, units);
+        } else {
+            pool.forRange(units, task);
+        }
+    }
+
+    private void checkOperands(Parallel pool, float[] x, int n, int xWidth, float[] y, int yWidth) {
+        Objects.requireNonNull(pool, "pool");
+        if (n < 0) {
+            throw new IllegalArgumentException("negative token count " + n);
+        }
+        if ((long) n * xWidth > x.length || (long) n * yWidth > y.length) {
+            throw new IllegalArgumentException(this + ": " + n + " tokens need x of " + (long) n * xWidth
+                    + " and y of " + (long) n * yWidth + " floats, got " + x.length + " and " + y.length);
+        }
+        if (x == y) {
+            throw new IllegalArgumentException(this + ": x and y must be different arrays");
+        }
+    }
+}
