@@ -283,6 +283,10 @@ def main():
     torch.save({"t": torch.arange(6.0).reshape(2, 3).t()}, path("noncontig_transpose.pt"))
     torch.save({"col": torch.arange(12.0).reshape(3, 4)[:, 1:2]}, path("noncontig_column.pt"))
     torch.save({"a": torch.ones(2)}, path("legacy.pt"), _use_new_zipfile_serialization=False)
+    torch.save({"state_dict": inner, "model": inner}, path("both_nested.pt"))
+    torch.save({"state_dict": {"a": torch.ones(2), "n": 1}, "epoch": 1}, path("nested_not_tensor.pt"))
+    torch.save({"s": torch.eye(2).to_sparse()}, path("sparse.pt"))
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 1)), path("torchscript.pt"))
 
     # ---- hostile pickles (built, never unpickled) ---------------------------------------------
     cmd = ("touch " + SENTINEL).encode()

@@ -42,7 +42,7 @@ public final class ShardedCheckpoint implements TensorSource {
             root = JSON.readTree(index.toFile());
         } catch (JsonProcessingException e) {
             throw new CheckpointException(name + ": not valid JSON (" + e.getOriginalMessage() + ")");
-        } catch (NoSuchFileException e) {
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
             throw new CheckpointException(index + ": file not found");
         } catch (IOException e) {
             throw new CheckpointException(index + ": cannot read (" + e.getMessage() + ")");

@@ -214,6 +214,10 @@ public final class TorchCheckpoint implements TensorSource {
             zip = ZipDirectory.read(file, source);
             ZipDirectory.Entry pickle = findPickle();
             pickleWhere = source + ": " + pickle.name();
+            if (zip.get(prefix + "constants.pkl") != null) {
+                throw fail("a TorchScript archive (torch.jit.save) is not supported; save the model's state_dict()"
+                        + " with torch.save instead");
+            }
             checkByteOrder();
             MemorySegment pickleData = zip.storedData(pickle, "the pickled state dict");
             if (pickleData.byteSize() > MAX_PICKLE_BYTES) {
@@ -289,7 +293,8 @@ public final class TorchCheckpoint implements TensorSource {
         /** The dict of tensors: the top-level dict, or one under "state_dict" or "model". */
         private Map<?, ?> stateDict(Object root) {
             if (!(root instanceof Map<?, ?> top)) {
-                throw new CheckpointException(pickleWhere + ": the pickled object is of type " + PickleReader.typeName(root)
+                throw new CheckpointException(pickleWhere + ": the pickled object is of type "
+                        + PickleReader.typeName(root)
                         + ", not a dict of tensors (a state dict)");
             }
             if (isTensorDict(top)) {
@@ -334,7 +339,8 @@ public final class TorchCheckpoint implements TensorSource {
                             + "); tensor names must be str");
                 }
                 if (!(e.getValue() instanceof Tensor)) {
-                    throw new CheckpointException(pickleWhere + ": entry \"" + printable(key) + "\"" + where + " is of type "
+                    throw new CheckpointException(pickleWhere + ": entry \"" + printable(key) + "\"" + where
+                            + " is of type "
                             + PickleReader.typeName(e.getValue()) + ", not a tensor (only dicts of tensors, optionally"
                             + " under \"state_dict\" or \"model\", are supported)");
                 }
@@ -360,8 +366,8 @@ public final class TorchCheckpoint implements TensorSource {
                 storageData.put(s.key(), bytes);
             }
             if (s.numel() > bytes.byteSize() / es) {
-                throw fail(what + ": its storage " + printable(s.key()) + " is declared as " + s.numel() + " elements of "
-                        + dtype + " but its entry holds only " + bytes.byteSize() + " bytes");
+                throw fail(what + ": its storage " + printable(s.key()) + " is declared as " + s.numel()
+                        + " elements of " + dtype + " but its entry holds only " + bytes.byteSize() + " bytes");
             }
             long[] size = t.size();
             long[] stride = t.stride();
@@ -434,6 +440,10 @@ public final class TorchCheckpoint implements TensorSource {
                     throw new CheckpointException(pickleWhere + " uses storage type torch." + name
                             + ", whose element type is not supported");
                 }
+            }
+            if (module.equals("torch._utils") && name.startsWith("_rebuild_")) {
+                throw new CheckpointException(pickleWhere + " uses torch._utils." + name
+                        + ", a kind of tensor that is not supported (only plain dense tensors are)");
             }
             throw new CheckpointException(pickleWhere + " uses forbidden global " + module + "." + name
                     + " (only tensor checkpoints are supported)");
@@ -543,8 +553,10 @@ public final class TorchCheckpoint implements TensorSource {
                 StringBuilder s = new StringBuilder("(");
                 for (int i = 0; i < Math.min(t.size(), 5); i++) {
                     Object v = t.get(i);
-                    s.append(i > 0 ? ", " : "").append(v instanceof String str ? "'" + printable(str) + "'"
-                            : v instanceof Long || v instanceof StorageType ? String.valueOf(v) : PickleReader.typeName(v));
+                    String text = v instanceof String str ? "'" + printable(str) + "'"
+                            : v instanceof Long || v instanceof StorageType ? String.valueOf(v)
+                            : PickleReader.typeName(v);
+                    s.append(i > 0 ? ", " : "").append(text);
                 }
                 return s.append(t.size() > 5 ? ", ...)" : ")").toString();
             }
@@ -558,7 +570,8 @@ public final class TorchCheckpoint implements TensorSource {
             if (target instanceof Map<?, ?> || target instanceof Tensor) {
                 return;
             }
-            throw new CheckpointException(pickleWhere + ": cannot set the state of an object of type " + PickleReader.typeName(target)
+            throw new CheckpointException(pickleWhere + ": cannot set the state of an object of type "
+                    + PickleReader.typeName(target)
                     + " (only tensor checkpoints are supported)");
         }
     }

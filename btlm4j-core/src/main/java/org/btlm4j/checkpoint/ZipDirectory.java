@@ -250,7 +250,8 @@ final class ZipDirectory {
                 if (needSize || needCompressed || needOffset || needDisk) {
                     long z = findExtra(extraAt, extraLength, 0x0001, name);
                     if (z < 0) {
-                        throw fail("zip entry " + name + " has 32-bit fields set to 0xFFFFFFFF but no ZIP64 extra field");
+                        throw fail("zip entry " + name
+                                + " has 32-bit fields set to 0xFFFFFFFF but no ZIP64 extra field");
                     }
                     int zLength = u16(z + 2);
                     long p = z + 4;

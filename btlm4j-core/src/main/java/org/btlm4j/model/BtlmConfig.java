@@ -151,8 +151,8 @@ public record BtlmConfig(
         } catch (JsonProcessingException e) {
             throw new BtlmException(file + ": not valid JSON (" + e.getOriginalMessage() + " at line "
                     + e.getLocation().getLineNr() + ")");
-        } catch (NoSuchFileException e) {
-            throw new BtlmException(file + ": file not found");
+        } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+            throw new BtlmException(file + (java.nio.file.Files.exists(file) ? ": cannot read" : ": file not found"));
         } catch (IOException e) {
             throw new BtlmException(file + ": cannot read (" + e.getMessage() + ")");
         }

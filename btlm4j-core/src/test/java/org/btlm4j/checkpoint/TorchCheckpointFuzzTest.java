@@ -49,7 +49,8 @@ class TorchCheckpointFuzzTest {
     void everyTruncation() throws IOException {
         for (String name : new String[] {"zip64.pt", "shared.pt"}) {
             byte[] good = Files.readAllBytes(TorchCheckpointTest.torchFile(name));
-            for (int n = 0; n < good.length; n++) {
+            int step = name.equals("zip64.pt") ? 1 : 3;
+            for (int n = 0; n < good.length; n += step) {
                 tryOpen(Arrays.copyOf(good, n), name + " cut to " + n);
             }
         }
@@ -62,7 +63,7 @@ class TorchCheckpointFuzzTest {
         for (String name : new String[] {"dtypes.pt", "shared.pt", "zip64.pt", "protocol4.pt", "module_state.pt",
                 "parameter.pt", "views.pt"}) {
             byte[] good = Files.readAllBytes(TorchCheckpointTest.torchFile(name));
-            for (int round = 0; round < 150; round++) {
+            for (int round = 0; round < 100; round++) {
                 byte[] bad = good.clone();
                 int changes = 1 + random.nextInt(4);
                 for (int i = 0; i < changes; i++) {
@@ -87,7 +88,7 @@ class TorchCheckpointFuzzTest {
         byte[] good = Files.readAllBytes(TorchCheckpointTest.torchFile("dtypes.pt"));
         ZipDirectory zip = ZipDirectory.read(MemorySegment.ofArray(good), "dtypes.pt");
         ZipDirectory.Entry pkl = zip.get("dtypes/data.pkl");
-        for (int round = 0; round < 1200; round++) {
+        for (int round = 0; round < 800; round++) {
             byte[] bad = good.clone();
             int at = (int) (pkl.dataOffset() + random.nextInt((int) pkl.size()));
             bad[at] = (byte) random.nextInt(256);

@@ -20,7 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -91,8 +90,7 @@ class TorchCheckpointTest {
         try (TorchCheckpoint ckpt = TorchCheckpoint.open(bin)) {
             Map<String, TensorInfo> tensors = ckpt.tensors();
             int compared = 0;
-            for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
+            for (Map.Entry<String, JsonNode> e : header.properties()) {
                 if (e.getKey().equals("__metadata__")) {
                     continue;
                 }
@@ -268,6 +266,9 @@ class TorchCheckpointTest {
             list_top.pt               | the pickled object is of type list, not a dict of tensors
             bare_tensor.pt            | the pickled object is of type tensor, not a dict of tensors
             mixed_values.pt           | entry "b" is of type int, not a tensor
+            nested_not_tensor.pt      | entry "n" under "state_dict" is of type int, not a tensor
+            both_nested.pt            | has both a "state_dict" and a "model" dict of tensors
+            sparse.pt                 | uses torch._utils._rebuild_sparse_tensor, a kind of tensor that is not supported
             int_key.pt                | has a key of type int (0); tensor names must be str
             noncontig_transpose.pt    | tensor t is not contiguous (stride [1, 3] for size [3, 2])
             noncontig_column.pt       | tensor col is not contiguous (stride [4, 1] for size [3, 1])
@@ -281,6 +282,7 @@ class TorchCheckpointTest {
             bad_persistent_id.pt      | persistent id ('module', torch.FloatStorage, '0', 'cpu', 4) is not a ('storage'
             rebuild_extra_args.pt     | torch._utils._rebuild_tensor_v2 called with 9 arguments
             big_endian.pt             | byte order "big"; only little-endian checkpoints are supported
+            torchscript.pt            | a TorchScript archive (torch.jit.save) is not supported
             legacy.pt                 | legacy PyTorch format (before 1.6) is not supported; re-save with torch.save
             truncated.pt              | no zip end-of-central-directory record: the file is truncated or not a zip archive
             truncated_end.pt          | no zip end-of-central-directory record

@@ -21,7 +21,7 @@ class VectorMathTest {
     private static float[] random(Random rnd, int len, double scale) {
         final float[] a = new float[OFF + len + 2];
         for (int i = 0; i < a.length; i++) {
-            a[i] = (float) (TestTensors.gaussianNonZero(rnd) * scale);
+            a[i] = (float) (RandomTensors.gaussianNonZero(rnd) * scale);
         }
         return a;
     }
@@ -83,8 +83,8 @@ class VectorMathTest {
         final Random rnd = new Random(5);
         final int n = 3;
         final int width = 170;
-        final float[] y = TestTensors.gaussian(rnd, n * width + 1);
-        final float[] bias = TestTensors.gaussian(rnd, width);
+        final float[] y = RandomTensors.gaussian(rnd, n * width + 1);
+        final float[] bias = RandomTensors.gaussian(rnd, width);
         final float[] ref = y.clone();
         VectorMath.addBias(y, n, width, bias);
         ReferenceKernels.addBias(ref, n, width, bias);

@@ -71,7 +71,7 @@ class WeightMatrixTest {
     @MethodSource("shapes")
     void productsMatchTheReference(DType dtype, int rows, int cols, int misalign) {
         final Random rnd = new Random(31L * rows + cols + dtype.ordinal());
-        final TensorInfo t = TestTensors.random(arena, "w", dtype, rows, cols, misalign, rnd);
+        final TensorInfo t = RandomTensors.random(arena, "w", dtype, rows, cols, misalign, rnd);
         final WeightMatrix w = WeightMatrix.of(t);
         assertEquals(dtype, w.dtype());
         assertEquals(rows, w.rows());
@@ -82,7 +82,7 @@ class WeightMatrixTest {
                 continue;
             }
             // y = x·W
-            final float[] x = TestTensors.gaussian(rnd, n * rows);
+            final float[] x = RandomTensors.gaussian(rnd, n * rows);
             final float[] expected = new float[n * cols];
             final float[] magnitude = new float[n * cols];
             ReferenceKernels.multiply(t, x, n, expected);
@@ -93,7 +93,7 @@ class WeightMatrixTest {
                 assertClose(expected, magnitude, rows, y, n * cols, "multiply " + w + " n=" + n + " threads=" + pool.threads());
             }
             // y = x·Wᵀ
-            final float[] xt = TestTensors.gaussian(rnd, n * cols);
+            final float[] xt = RandomTensors.gaussian(rnd, n * cols);
             final float[] expectedT = new float[n * rows];
             final float[] magnitudeT = new float[n * rows];
             ReferenceKernels.multiplyTransposed(t, xt, n, expectedT);
@@ -155,7 +155,7 @@ class WeightMatrixTest {
         // one long row exercises the full vectors; the masked tail path is checked with 7 columns below
         for (int[] shape : new int[][] {{1, 1 << 16}, {(1 << 16) / 7 + 1, 7}}) {
             final short[] padded = Arrays.copyOf(bits, shape[0] * shape[1]);
-            final WeightMatrix w = WeightMatrix.of(TestTensors.raw16(arena, "all", DType.F16, shape[0], shape[1], padded, 6));
+            final WeightMatrix w = WeightMatrix.of(RandomTensors.raw16(arena, "all", DType.F16, shape[0], shape[1], padded, 6));
             final float[] out = new float[padded.length];
             for (int r = 0; r < shape[0]; r++) {
                 w.row(r, out, r * shape[1]);
@@ -177,7 +177,7 @@ class WeightMatrixTest {
         for (int i = 0; i < bits.length; i++) {
             bits[i] = (short) i;
         }
-        final WeightMatrix w = WeightMatrix.of(TestTensors.raw16(arena, "all", DType.BF16, 1, 1 << 16, bits, 2));
+        final WeightMatrix w = WeightMatrix.of(RandomTensors.raw16(arena, "all", DType.BF16, 1, 1 << 16, bits, 2));
         final float[] out = new float[bits.length];
         w.row(0, out, 0);
         for (int i = 0; i < bits.length; i++) {
@@ -195,10 +195,10 @@ class WeightMatrixTest {
         final java.lang.foreign.MemorySegment heap =
                 java.lang.foreign.MemorySegment.ofArray(new byte[rows * cols * dtype.bytes() + 2]).asSlice(2);
         for (int i = 0; i < rows * cols; i++) {
-            TestTensors.put(heap, dtype, i, TestTensors.gaussianNonZero(rnd));
+            RandomTensors.put(heap, dtype, i, RandomTensors.gaussianNonZero(rnd));
         }
         final TensorInfo t = new TensorInfo("heap", dtype, new long[] {rows, cols}, heap, "test");
-        final float[] x = TestTensors.gaussian(rnd, 5 * rows);
+        final float[] x = RandomTensors.gaussian(rnd, 5 * rows);
         final float[] expected = new float[5 * cols];
         final float[] magnitude = new float[5 * cols];
         ReferenceKernels.multiply(t, x, 5, expected);
@@ -211,19 +211,19 @@ class WeightMatrixTest {
     @Test
     void rejectsOtherRanksAndTypesNamingTheTensor() {
         final TensorInfo vector = new TensorInfo("ln.weight", DType.F32, new long[] {4},
-                TestTensors.allocate(arena, 16, 0), "model.safetensors");
+                RandomTensors.allocate(arena, 16, 0), "model.safetensors");
         final BtlmException rank = assertThrows(BtlmException.class, () -> WeightMatrix.of(vector));
         assertTrue(rank.getMessage().contains("ln.weight"), rank.getMessage());
 
         final TensorInfo ints = new TensorInfo("ids", DType.I32, new long[] {2, 2},
-                TestTensors.allocate(arena, 16, 0), "model.safetensors");
+                RandomTensors.allocate(arena, 16, 0), "model.safetensors");
         final BtlmException type = assertThrows(BtlmException.class, () -> WeightMatrix.of(ints));
         assertTrue(type.getMessage().contains("ids") && type.getMessage().contains("I32"), type.getMessage());
     }
 
     @Test
     void rejectsShortOperands() {
-        final WeightMatrix w = WeightMatrix.of(TestTensors.random(arena, "w", DType.BF16, 8, 16, 0, new Random(1)));
+        final WeightMatrix w = WeightMatrix.of(RandomTensors.random(arena, "w", DType.BF16, 8, 16, 0, new Random(1)));
         assertThrows(IllegalArgumentException.class, () -> w.multiply(single, new float[15], 2, new float[32]));
         assertThrows(IllegalArgumentException.class, () -> w.multiply(single, new float[16], 2, new float[31]));
         assertThrows(IllegalArgumentException.class, () -> w.multiplyTransposed(single, new float[31], 2, new float[16]));
@@ -235,7 +235,7 @@ class WeightMatrixTest {
     void workerFailureOnConfinedSegmentPropagates() {
         // a confined segment cannot be read by the workers; the failure must reach the caller
         try (Arena confined = Arena.ofConfined()) {
-            final TensorInfo t = TestTensors.random(confined, "w", DType.BF16, 256, 512, 2, new Random(3));
+            final TensorInfo t = RandomTensors.random(confined, "w", DType.BF16, 256, 512, 2, new Random(3));
             final WeightMatrix w = WeightMatrix.of(t);
             final RuntimeException e = assertThrows(RuntimeException.class,
                     () -> w.multiply(three, new float[256], 1, new float[512]));

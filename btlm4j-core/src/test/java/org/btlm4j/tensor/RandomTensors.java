@@ -11,12 +11,12 @@ import org.btlm4j.checkpoint.DType;
 import org.btlm4j.checkpoint.TensorInfo;
 
 /** Builds weight tensors for the tests: random N(0,1) values in off-heap memory at an unaligned offset. */
-final class TestTensors {
+final class RandomTensors {
 
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LITTLE_ENDIAN);
 
-    private TestTensors() {
+    private RandomTensors() {
     }
 
     /**
