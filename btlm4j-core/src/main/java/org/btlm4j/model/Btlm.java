@@ -57,16 +57,16 @@ public final class Btlm {
         }
         cache.reserve(nt);
 
-        // x_i = wte[t_i] · s_emb (+ wpe[P+i] with learned positions)
+        // x_i = wte[t_i] · s_emb; with learned positions (wte[t_i] + wpe[P+i]) · s_emb, HF's order
         float[] x = new float[nt * e];
+        float[] pos = weights.wpe() != null ? new float[e] : null;
         for (int t = 0; t < nt; t++) {
             weights.wte().row(tokens[from + t], x, t * e);
-            VectorMath.scale(x, t * e, e, config.embeddingsScale());
-            if (weights.wpe() != null) {
-                float[] pos = new float[e];
+            if (pos != null) {
                 weights.wpe().row(p + t, pos, 0);
                 VectorMath.addInPlace(x, t * e, pos, 0, e);
             }
+            VectorMath.scale(x, t * e, e, config.embeddingsScale());
         }
         float c = Alibi.scale(config.alibiScaling(), scaleKeyLength);
 
