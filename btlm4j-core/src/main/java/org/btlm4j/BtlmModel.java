@@ -33,8 +33,10 @@ public final class BtlmModel implements AutoCloseable {
      *
      * @param threads       worker threads for the matrix work (0: one per available core)
      * @param contextLength most positions a call may use (0: the config's n_positions)
+     * @param mmap          use the weights in place in the memory-mapped files (true), or copy them
+     *                      into anonymous memory backed by huge pages (false, {@code --no-mmap})
      */
-    public record Options(int threads, int contextLength) {
+    public record Options(int threads, int contextLength, boolean mmap) {
         public Options {
             if (threads < 0) {
                 throw new BtlmException("threads must be 0 (all cores) or more, got " + threads);
@@ -44,8 +46,12 @@ public final class BtlmModel implements AutoCloseable {
             }
         }
 
+        public Options(int threads, int contextLength) {
+            this(threads, contextLength, true);
+        }
+
         public static Options defaults() {
-            return new Options(0, 0);
+            return new Options(0, 0, true);
         }
     }
 
@@ -89,6 +95,14 @@ public final class BtlmModel implements AutoCloseable {
         }
         Gpt2Tokenizer tokenizer = loadTokenizer(files);
         TensorSource source = files.openWeights();
+        if (!options.mmap()) {
+            TensorSource mapped = source;
+            try {
+                source = org.btlm4j.checkpoint.InMemoryCopy.of(mapped);
+            } finally {
+                mapped.close();
+            }
+        }
         Parallel pool = null;
         try {
             BtlmWeights weights = BtlmWeights.bind(config, source);

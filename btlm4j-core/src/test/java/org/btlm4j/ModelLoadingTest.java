@@ -115,4 +115,21 @@ class ModelLoadingTest {
                 () -> BtlmModel.load(Fixtures.tiny(), new BtlmModel.Options(1, 512)).close()).getMessage();
         assertTrue(msg.contains("exceeds n_positions 256"), msg);
     }
+
+    @Test
+    void noMmapCopyGivesIdenticalResults() {
+        for (Path dir : List.of(Fixtures.tinyBin(), Fixtures.demo())) {
+            Fixtures.Sequence s = Fixtures.expected(dir).get(2);
+            double[] mapped;
+            try (BtlmModel m = BtlmModel.load(dir, new BtlmModel.Options(2, 0, true))) {
+                mapped = m.score(s.inputIds()).tokenLogprobs();
+            }
+            try (BtlmModel m = BtlmModel.load(dir, new BtlmModel.Options(2, 0, false))) {
+                assertTrue(m.description().contains("copied to memory"), m.description());
+                // The same bytes through the same kernels; only the summation blocking may differ with
+                // the copy's alignment, so float32 rounding is the whole difference.
+                org.junit.jupiter.api.Assertions.assertArrayEquals(mapped, m.score(s.inputIds()).tokenLogprobs(), 1e-5);
+            }
+        }
+    }
 }

@@ -19,11 +19,11 @@ import org.btlm4j.tensor.Parallel;
 public final class Bench {
 
     /** What to run. */
-    public record Options(int promptTokens, int genTokens, int reps, int threads, boolean measureLimits) {
+    public record Options(int promptTokens, int genTokens, int reps, int threads, boolean measureLimits, boolean mmap) {
     }
 
     /** One run's figures; speeds in tokens/s, bandwidth in GB/s (10^9), FMA in GFLOP/s. */
-    public record Result(String model, String type, int threads, double ppTokS, double ppStddev, double tgTokS,
+    public record Result(String model, String type, boolean mmap, int threads, double ppTokS, double ppStddev, double tgTokS,
             double tgStddev, double loadS, long weightBytes, double bandwidthGBs, double tgEfficiency,
             double fmaGflops, double ppEfficiency, long flopsPerToken) {
     }
@@ -45,7 +45,7 @@ public final class Bench {
             }
         }
         long t0 = System.nanoTime();
-        try (BtlmModel model = BtlmModel.load(modelPath, new BtlmModel.Options(o.threads(), 0))) {
+        try (BtlmModel model = BtlmModel.load(modelPath, new BtlmModel.Options(o.threads(), 0, o.mmap()))) {
             double loadS = (System.nanoTime() - t0) / 1e9;
             BtlmConfig c = model.config();
             Btlm btlm = model.forwardPass();
@@ -101,7 +101,7 @@ public final class Bench {
             double ppMean = mean(pp);
             double tgMean = mean(tg);
             return new Result(label, model.forwardPass().weights().dtype().name().toLowerCase(java.util.Locale.ROOT),
-                    model.threads(), ppMean, stddev(pp), tgMean, stddev(tg), loadS, weightBytes, bandwidth,
+                    o.mmap(), model.threads(), ppMean, stddev(pp), tgMean, stddev(tg), loadS, weightBytes, bandwidth,
                     weightBytes * tgMean / (bandwidth * 1e9), fma, flops * ppMean / (fma * 1e9), flops);
         }
     }
@@ -141,12 +141,12 @@ public final class Bench {
     /** The llama-bench-like markdown table of results. */
     public static String markdown(java.util.List<Result> results) {
         StringBuilder b = new StringBuilder();
-        b.append("| model | type | size | threads | load s | pp tok/s | tg tok/s | read GB/s | tg eff. | FMA GFLOP/s | pp eff. |\n");
-        b.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        b.append("| model | type | weights | size | threads | load s | pp tok/s | tg tok/s | read GB/s | tg eff. | FMA GFLOP/s | pp eff. |\n");
+        b.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Result r : results) {
             b.append(String.format(java.util.Locale.ROOT,
-                    "| %s | %s | %.2f GB | %d | %.2f | %.2f ± %.2f | %.2f ± %.2f | %.1f | %.2f | %.0f | %.2f |%n",
-                    r.model(), r.type(), r.weightBytes() / 1e9, r.threads(), r.loadS(), r.ppTokS(), r.ppStddev(),
+                    "| %s | %s | %s | %.2f GB | %d | %.2f | %.2f ± %.2f | %.2f ± %.2f | %.1f | %.2f | %.0f | %.2f |%n",
+                    r.model(), r.type(), r.mmap() ? "mmap" : "no-mmap", r.weightBytes() / 1e9, r.threads(), r.loadS(), r.ppTokS(), r.ppStddev(),
                     r.tgTokS(), r.tgStddev(), r.bandwidthGBs(), r.tgEfficiency(), r.fmaGflops(), r.ppEfficiency()));
         }
         return b.toString();

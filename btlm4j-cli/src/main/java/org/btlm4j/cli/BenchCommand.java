@@ -57,6 +57,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--type", paramLabel = "TYPE", defaultValue = "bf16", description = "Weight format of --random: bf16.")
     String type;
 
+    @Option(names = "--mmap", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Weights in place in the mapped file (default) or, with --no-mmap, copied to memory.")
+    boolean mmap = true;
+
     @Option(names = "--no-limits", description = "Skip measuring bandwidth and FMA peak.")
     boolean noLimits;
 
@@ -104,11 +108,12 @@ final class BenchCommand implements Callable<Integer> {
         if (promptTokens + 1 > 8192 || genTokens + 1 > 8192) {
             throw new BtlmException("-p and -n must stay below the context of 8192 tokens");
         }
-        Bench.Result r = Bench.run(path, label, new Bench.Options(promptTokens, genTokens, reps, nThreads, !noLimits), err);
+        Bench.Result r = Bench.run(path, label, new Bench.Options(promptTokens, genTokens, reps, nThreads, !noLimits, mmap), err);
         if (json) {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("model", r.model());
             o.put("type", r.type());
+            o.put("mmap", r.mmap());
             o.put("threads", r.threads());
             o.put("pp_tok_s", r.ppTokS());
             o.put("pp_stddev", r.ppStddev());
@@ -126,7 +131,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (append != null) {
             String section = "\n## " + LocalDate.now() + " — " + r.model() + ", " + r.threads() + " threads, pp" + promptTokens
-                    + " / tg" + genTokens + ", " + reps + " runs\n\n"
+                    + " / tg" + genTokens + ", " + reps + " runs, " + (mmap ? "mmap" : "no-mmap") + "\n\n"
                     + "Machine: " + Runtime.getRuntime().availableProcessors() + " cores, "
                     + System.getProperty("os.arch") + "; JDK " + System.getProperty("java.version") + ".\n\n"
                     + Bench.markdown(List.of(r));

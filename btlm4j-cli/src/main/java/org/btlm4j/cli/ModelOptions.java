@@ -25,13 +25,18 @@ final class ModelOptions {
     @Option(names = {"-c", "--ctx"}, paramLabel = "N", description = "Context length (default: the model's n_positions).")
     int contextLength;
 
+    @Option(names = "--mmap", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Use the weights in place in the memory-mapped file (default), or with --no-mmap copy "
+                    + "them into memory backed by huge pages (steadier decode speed on some machines).")
+    boolean mmap = true;
+
     @Option(names = "--verbose", description = "Show stack traces and loading details.")
     boolean verbose;
 
     /** Loads the chosen model, saying on stderr which one when it was not named. */
     BtlmModel load(PrintWriter err) {
         Path path = model != null ? model : defaultModel(err);
-        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength));
+        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength, mmap));
         if (verbose || model == null) {
             err.println("btlm: " + m.files().choice() + " — " + m.description());
         }
