@@ -181,4 +181,19 @@ class CliTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("more than the context of 256"), r.err());
     }
+
+    @Test
+    void forbiddenPickleGlobalIsRefusedAndNothingRuns(@TempDir Path tmp) throws IOException {
+        Path torch = Path.of("..", "btlm4j-core", "src", "test", "resources", "torch");
+        for (String hostile : List.of("posix_system.pt", "builtins_eval.pt", "subprocess_popen.pt")) {
+            Path dir = Files.createDirectories(tmp.resolve(hostile));
+            Files.copy(TINY_BIN.resolve("config.json"), dir.resolve("config.json"));
+            Files.copy(TINY_BIN.resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
+            Files.copy(torch.resolve(hostile), dir.resolve("pytorch_model.bin"));
+            Run r = run("generate", "-m", dir.toString(), "-p", "Hi");
+            assertEquals(2, r.code(), r.err());
+            assertTrue(r.err().contains("forbidden global"), r.err());
+            assertFalse(r.err().contains("\tat "), r.err());
+        }
+    }
 }
