@@ -1,20 +1,46 @@
 package org.btlm4j.tensor;
 
 import static java.nio.ByteOrder.LITTLE_ENDIAN;
+import static jdk.incubator.vector.VectorOperators.AND;
+import static jdk.incubator.vector.VectorOperators.EQ;
+import static jdk.incubator.vector.VectorOperators.LSHL;
+import static jdk.incubator.vector.VectorOperators.OR;
+import static jdk.incubator.vector.VectorOperators.S2I;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 
 import org.btlm4j.checkpoint.DType;
 
-/** An IEEE half-precision (float16) weight matrix; see {@link WeightMatrix}. */
+/**
+ * An IEEE half-precision (float16) weight matrix; see {@link WeightMatrix}.
+ *
+ * <p>A load converts half to float without a table or branches, exactly as
+ * {@link Float#float16ToFloat} does (JDK 25's Vector API has no half-float conversion).
+ * Sign-extending the 16 bits to 32 and shifting left by 13 puts the sign at bit 31 and the 15
+ * exponent and fraction bits at 13..27 (masked with 0x8FFFE000), where they read as a float whose
+ * exponent is 112 too small; multiplying by 2^112 rebiases them exactly, normals and subnormals
+ * alike (a scaling by a power of two into float's normal range), and keeps signed zeros. Exponent
+ * 31 (infinity, NaN) gets the float exponent forced to all ones before the multiplication, which
+ * leaves infinities alone and makes a signalling NaN quiet with its payload kept, as the hardware
+ * conversion behind {@code Float.float16ToFloat} does.
+ *
+ * <p>The conversion is written out at every load instead of living in a helper method: C2 always
+ * inlines the Vector API's own methods (they are annotated to force it), but stops inlining
+ * ordinary methods once a compilation has grown past a node budget, which these unrolled kernels
+ * reach; a load left as a call then returns its vector boxed on the heap, several times slower.
+ * The kernels are otherwise the same in {@link F32Matrix}, {@link F16Matrix} and {@link BF16Matrix}
+ * and must be kept in step.
+ */
 public final class F16Matrix extends WeightMatrix {
+
+    private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LITTLE_ENDIAN);
 
     F16Matrix(String name, int rows, int cols, MemorySegment data) {
         super(name, rows, cols, data);
@@ -25,39 +51,12 @@ public final class F16Matrix extends WeightMatrix {
         return DType.F16;
     }
 
-    // ---- element loads: the only part that differs between the three matrix classes ----
-
-    /** Elements [i, i + LANES) as floats, exactly as {@link Float#float16ToFloat} converts them. */
-    private static FloatVector load(MemorySegment w, long i) {
-        return widen(ShortVector.fromMemorySegment(HALVES, w, i * Short.BYTES, LITTLE_ENDIAN));
+    /** Element i as a float, for scalar edges: {@link Float#float16ToFloat}. */
+    private static float element(MemorySegment w, long i) {
+        return Float.float16ToFloat(w.get(SHORT_LE, i * Short.BYTES));
     }
 
-    /** As {@link #load(MemorySegment, long)}, reading only the lanes set in {@code m} (the others are 0). */
-    private static FloatVector load(MemorySegment w, long i, VectorMask<Float> m) {
-        return widen(ShortVector.fromMemorySegment(HALVES, w, i * Short.BYTES, LITTLE_ENDIAN, m.cast(HALVES)));
-    }
-
-    /**
-     * IEEE half to float without a table or branches (JDK 25's Vector API has no half-float
-     * conversion). Sign-extending to 32 bits and shifting left by 13 puts the sign at bit 31 and the
-     * 15 exponent+fraction bits at 13..27, where they read as a float whose exponent is 112 too
-     * small; multiplying by 2^112 rebiases them exactly, normals and subnormals alike (a scaling by
-     * a power of two into float's normal range), and keeps signed zeros. Exponent 31 (infinity,
-     * NaN) gets the float exponent forced to all ones before the multiplication, which leaves
-     * infinities alone and turns a signalling NaN quiet with its payload kept, just as the
-     * hardware conversion behind {@link Float#float16ToFloat} does.
-     */
-    private static FloatVector widen(ShortVector h) {
-        final IntVector i = (IntVector) h.convertShape(VectorOperators.S2I, INTS, 0);
-        final VectorMask<Integer> infOrNaN = i.lanewise(VectorOperators.AND, 0x7C00).compare(VectorOperators.EQ, 0x7C00);
-        return i.lanewise(VectorOperators.LSHL, 13)
-                .lanewise(VectorOperators.AND, 0x8FFF_E000)
-                .lanewise(VectorOperators.OR, 0x7F80_0000, infOrNaN)
-                .reinterpretAsFloats()
-                .mul(0x1p112f);
-    }
-
-    // ---- kernels (kept identical in F32Matrix, F16Matrix and BF16Matrix) ----
+    // ---- kernels: the same in F32Matrix, F16Matrix and BF16Matrix but for the weight loads ----
 
     @Override
     void convertRow(int r, float[] dst, int dstOffset) {
@@ -65,20 +64,45 @@ public final class F16Matrix extends WeightMatrix {
         final long e = (long) r * cols;
         final int full = cols - cols % LANES;
         for (int c = 0; c < full; c += LANES) {
-            load(w, e + c).intoArray(dst, dstOffset + c);
+            final IntVector vh = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v = vh.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, vh.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            v.intoArray(dst, dstOffset + c);
         }
-        if (full < cols) {
-            final VectorMask<Float> m = FLOATS.indexInRange(full, cols);
-            load(w, e + full, m).intoArray(dst, dstOffset + full, m);
+        if (full == cols) {
+            return;
+        }
+        if (cols >= LANES) {
+            // the last LANES columns again, overlapping: rewrites some values with themselves
+            final IntVector vh = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + cols - LANES) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v = vh.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, vh.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            v.intoArray(dst, dstOffset + cols - LANES);
+        } else {
+            for (int c = 0; c < cols; c++) {
+                dst[dstOffset + c] = element(w, e + c);
+            }
         }
     }
 
+    /**
+     * Prefill: for each block of {@link #PREFILL_ROW_BLOCK} rows and each tile of four column
+     * vectors, every block of four tokens is run against the tile while it sits in L1/L2, so the
+     * weights come from memory once per call and each converted weight vector feeds four FMAs.
+     * The single vectors at the end of the range (and a partial last one) use 4×1 tiles. (8×3
+     * tiles, 24 accumulators, measured no faster.)
+     *
+     * <p>No kernel uses masked loads from the segment: a partial last vector is read as the
+     * overlapping window of the last LANES columns instead, which needs no second kind of load.
+     */
     @Override
     void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
-        if (n == 1) {
-            decodeColumns(x, y, c0, c1);
-            return;
-        }
         final int full4 = c0 + (c1 - c0) / (4 * LANES) * (4 * LANES);
         for (int rb = 0; rb < rows; rb += PREFILL_ROW_BLOCK) {
             final int re = Math.min(rows, rb + PREFILL_ROW_BLOCK);
@@ -88,70 +112,190 @@ public final class F16Matrix extends WeightMatrix {
                 }
             }
             for (int c = full4; c < c1; c += LANES) {
-                final VectorMask<Float> m = FLOATS.indexInRange(c, c1);
-                for (int t = 0; t < n; t += 4) {
-                    prefillTile1(x, n, y, c, m, t, rb, re);
+                if (c + LANES <= cols) {
+                    for (int t = 0; t < n; t += 4) {
+                        prefillTile1(x, n, y, c, ALL, t, rb, re);
+                    }
+                } else if (cols >= LANES) {
+                    // the partial last vector: read the window of the last LANES columns whole
+                    // (no masked load) and store only its lanes from c on
+                    final int cw = cols - LANES;
+                    final VectorMask<Float> m = FLOATS.indexInRange(cw - c, cols - c);
+                    for (int t = 0; t < n; t += 4) {
+                        prefillTile1(x, n, y, cw, m, t, rb, re);
+                    }
+                } else {
+                    prefillScalar(x, n, y, c, cols, rb, re);
                 }
             }
         }
     }
 
     /**
-     * One token: y[c0..c1) = Σ_r x[r]·W[r][c0..c1), eight rows at a time. Each pass holds eight
-     * broadcast x values in registers and sweeps the column range once, so W is read as eight
-     * sequential streams and y (a few KiB, in L1) is updated once per eight rows.
+     * One token, rows [r0, r1): out[o, o + cols) = Σ_r x[r]·W[r][·], eight rows at a time. Each
+     * pass holds eight broadcast x values in registers and sweeps the full row width, so a thread
+     * reads its block of rows front to back (eight neighbouring streams) and updates its output
+     * (in L1/L2) once per eight rows.
+     *
+     * <p>The loops are split into methods that pass no vectors between them (a vector passed to
+     * or returned from a call that C2 does not inline is boxed on the heap).
      */
-    private void decodeColumns(float[] x, float[] y, int c0, int c1) {
-        final MemorySegment w = data;
-        final long s = cols;
-        final int full = c0 + (c1 - c0) / LANES * LANES;
-        final VectorMask<Float> m = FLOATS.indexInRange(full, c1);
-        Arrays.fill(y, c0, c1, 0f);
-        int r = 0;
-        for (; r + 8 <= rows; r += 8) {
-            final FloatVector x0 = FloatVector.broadcast(FLOATS, x[r]);
-            final FloatVector x1 = FloatVector.broadcast(FLOATS, x[r + 1]);
-            final FloatVector x2 = FloatVector.broadcast(FLOATS, x[r + 2]);
-            final FloatVector x3 = FloatVector.broadcast(FLOATS, x[r + 3]);
-            final FloatVector x4 = FloatVector.broadcast(FLOATS, x[r + 4]);
-            final FloatVector x5 = FloatVector.broadcast(FLOATS, x[r + 5]);
-            final FloatVector x6 = FloatVector.broadcast(FLOATS, x[r + 6]);
-            final FloatVector x7 = FloatVector.broadcast(FLOATS, x[r + 7]);
-            final long e = r * s;
-            for (int c = c0; c < full; c += LANES) {
-                FloatVector a = FloatVector.fromArray(FLOATS, y, c);
-                a = load(w, e + c).fma(x0, a);
-                a = load(w, e + s + c).fma(x1, a);
-                a = load(w, e + 2 * s + c).fma(x2, a);
-                a = load(w, e + 3 * s + c).fma(x3, a);
-                a = load(w, e + 4 * s + c).fma(x4, a);
-                a = load(w, e + 5 * s + c).fma(x5, a);
-                a = load(w, e + 6 * s + c).fma(x6, a);
-                a = load(w, e + 7 * s + c).fma(x7, a);
-                a.intoArray(y, c);
-            }
-            if (full < c1) {
-                FloatVector a = FloatVector.fromArray(FLOATS, y, full, m);
-                a = load(w, e + full, m).fma(x0, a);
-                a = load(w, e + s + full, m).fma(x1, a);
-                a = load(w, e + 2 * s + full, m).fma(x2, a);
-                a = load(w, e + 3 * s + full, m).fma(x3, a);
-                a = load(w, e + 4 * s + full, m).fma(x4, a);
-                a = load(w, e + 5 * s + full, m).fma(x5, a);
-                a = load(w, e + 6 * s + full, m).fma(x6, a);
-                a = load(w, e + 7 * s + full, m).fma(x7, a);
-                a.intoArray(y, full, m);
+    @Override
+    void multiplyRows(float[] x, int r0, int r1, float[] out, int o) {
+        final int full = cols - cols % LANES;
+        Arrays.fill(out, o, o + cols, 0f);
+        int r = r0;
+        for (; r + 8 <= r1; r += 8) {
+            decodeRows8(x, r, out, o, full);
+            if (full < cols) {
+                decodeRows8Tail(x, r, out, o, full);
             }
         }
-        for (; r < rows; r++) {
-            final FloatVector xr = FloatVector.broadcast(FLOATS, x[r]);
-            final long e = r * s;
-            for (int c = c0; c < full; c += LANES) {
-                load(w, e + c).fma(xr, FloatVector.fromArray(FLOATS, y, c)).intoArray(y, c);
+        for (; r < r1; r++) {
+            decodeRow(x, r, out, o, full);
+        }
+    }
+
+    /** out[o + c] += Σ_{i<8} x[r+i]·W[r+i][c] for the whole vectors of columns, c &lt; full. */
+    private void decodeRows8(float[] x, int r, float[] out, int o, int full) {
+        final MemorySegment w = data;
+        final long s = cols;
+        final long e = r * s;
+        final FloatVector x0 = FloatVector.broadcast(FLOATS, x[r]);
+        final FloatVector x1 = FloatVector.broadcast(FLOATS, x[r + 1]);
+        final FloatVector x2 = FloatVector.broadcast(FLOATS, x[r + 2]);
+        final FloatVector x3 = FloatVector.broadcast(FLOATS, x[r + 3]);
+        final FloatVector x4 = FloatVector.broadcast(FLOATS, x[r + 4]);
+        final FloatVector x5 = FloatVector.broadcast(FLOATS, x[r + 5]);
+        final FloatVector x6 = FloatVector.broadcast(FLOATS, x[r + 6]);
+        final FloatVector x7 = FloatVector.broadcast(FLOATS, x[r + 7]);
+        for (int c = 0; c < full; c += LANES) {
+            final IntVector v0h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v0 = v0h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v0h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v1h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v1 = v1h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v1h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v2h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 2 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v2 = v2h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v2h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v3h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 3 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v3 = v3h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v3h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v4h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 4 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v4 = v4h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v4h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v5h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 5 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v5 = v5h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v5h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v6h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 6 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v6 = v6h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v6h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v7h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 7 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v7 = v7h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v7h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            // two independent chains of four, so an FMA does not wait on the previous one's result
+            FloatVector a = v0.fma(x0, FloatVector.fromArray(FLOATS, out, o + c));
+            FloatVector b = v1.mul(x1);
+            a = v2.fma(x2, a);
+            b = v3.fma(x3, b);
+            a = v4.fma(x4, a);
+            b = v5.fma(x5, b);
+            a = v6.fma(x6, a);
+            b = v7.fma(x7, b);
+            a.add(b).intoArray(out, o + c);
+        }
+    }
+
+    /** As {@link #decodeRows8} for the last, partial vector of columns [full, cols). */
+    private void decodeRows8Tail(float[] x, int r, float[] out, int o, int full) {
+        final MemorySegment w = data;
+        final long s = cols;
+        if (cols < LANES) {
+            for (int i = 0; i < 8; i++) {
+                scalarRow(x[r + i], (r + i) * s, out, o, 0);
             }
-            if (full < c1) {
-                load(w, e + full, m).fma(xr, FloatVector.fromArray(FLOATS, y, full, m)).intoArray(y, full, m);
-            }
+            return;
+        }
+        // the window of the last LANES columns, read whole (in bounds, no masked load); only its
+        // lanes from `full` on are new, and only they are added to out
+        final int c = cols - LANES;
+        final long e = r * s + c;
+        FloatVector a = FloatVector.zero(FLOATS);
+        for (int i = 0; i < 8; i++) {
+            final IntVector vh = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + i * s) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v = vh.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, vh.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            a = v.fma(FloatVector.broadcast(FLOATS, x[r + i]), a);
+        }
+        final VectorMask<Float> m = FLOATS.indexInRange(c - full, cols - full);
+        FloatVector.fromArray(FLOATS, out, o + c, m).add(a).intoArray(out, o + c, m);
+    }
+
+    /** out[o + c] += x[r]·W[r][c] for all columns; {@code full} ends the whole vectors. */
+    private void decodeRow(float[] x, int r, float[] out, int o, int full) {
+        final MemorySegment w = data;
+        final long e = (long) r * cols;
+        final FloatVector xr = FloatVector.broadcast(FLOATS, x[r]);
+        for (int c = 0; c < full; c += LANES) {
+            final IntVector vh = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v = vh.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, vh.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            v.fma(xr, FloatVector.fromArray(FLOATS, out, o + c)).intoArray(out, o + c);
+        }
+        if (full == cols) {
+            return;
+        }
+        if (cols < LANES) {
+            scalarRow(x[r], e, out, o, 0);
+            return;
+        }
+        final int c = cols - LANES; // the overlapping last window, as in decodeRows8Tail
+        final VectorMask<Float> m = FLOATS.indexInRange(c - full, cols - full);
+        final IntVector vh = (IntVector) ShortVector
+                .fromMemorySegment(HALVES, w, (e + c) * Short.BYTES, LITTLE_ENDIAN)
+                .convertShape(S2I, INTS, 0);
+        final FloatVector v = vh.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                .lanewise(OR, 0x7F80_0000, vh.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                .reinterpretAsFloats().mul(0x1p112f);
+        v.fma(xr, FloatVector.fromArray(FLOATS, out, o + c, m)).intoArray(out, o + c, m);
+    }
+
+    /** out[o + c] += xr·W[e + c] for c in [from, cols), in scalar code (matrices narrower than a vector). */
+    private void scalarRow(float xr, long e, float[] out, int o, int from) {
+        final MemorySegment w = data;
+        for (int c = from; c < cols; c++) {
+            out[o + c] = Math.fma(xr, element(w, e + c), out[o + c]);
         }
     }
 
@@ -198,10 +342,30 @@ public final class F16Matrix extends WeightMatrix {
         }
         for (int r = rb; r < re; r++) {
             final long e = r * s + c;
-            final FloatVector w0 = load(w, e);
-            final FloatVector w1 = load(w, e + l1);
-            final FloatVector w2 = load(w, e + l2);
-            final FloatVector w3 = load(w, e + l3);
+            final IntVector w0h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, e * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w0 = w0h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w0h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w1h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + l1) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w1 = w1h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w1h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w2h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + l2) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w2 = w2h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w2h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w3h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + l3) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w3 = w3h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w3h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
             FloatVector b = FloatVector.broadcast(FLOATS, x[x0 + r]);
             a00 = w0.fma(b, a00);
             a01 = w1.fma(b, a01);
@@ -247,7 +411,10 @@ public final class F16Matrix extends WeightMatrix {
         }
     }
 
-    /** As {@link #prefillTile4} for the one (possibly partial, per {@code m}) column vector at c. */
+    /**
+     * As {@link #prefillTile4} for the one column vector starting at c (a whole vector, or the
+     * window of the last LANES columns), storing only the lanes set in {@code m}.
+     */
     private void prefillTile1(float[] x, int n, float[] y, int c, VectorMask<Float> m, int t, int rb, int re) {
         final MemorySegment w = data;
         final long s = cols;
@@ -269,7 +436,12 @@ public final class F16Matrix extends WeightMatrix {
             a3 = FloatVector.fromArray(FLOATS, y, y3, m);
         }
         for (int r = rb; r < re; r++) {
-            final FloatVector wv = load(w, r * s + c, m);
+            final IntVector wvh = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (r * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector wv = wvh.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, wvh.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
             a0 = wv.fma(FloatVector.broadcast(FLOATS, x[x0 + r]), a0);
             a1 = wv.fma(FloatVector.broadcast(FLOATS, x[x1 + r]), a1);
             a2 = wv.fma(FloatVector.broadcast(FLOATS, x[x2 + r]), a2);
@@ -287,68 +459,136 @@ public final class F16Matrix extends WeightMatrix {
         }
     }
 
+    /** Prefill for a matrix narrower than one vector: y[t][c] for c in [c0, c1), rows [rb, re), in scalar code. */
+    private void prefillScalar(float[] x, int n, float[] y, int c0, int c1, int rb, int re) {
+        final MemorySegment w = data;
+        for (int t = 0; t < n; t++) {
+            for (int c = c0; c < c1; c++) {
+                float sum = rb == 0 ? 0f : y[t * cols + c];
+                for (int r = rb; r < re; r++) {
+                    sum = Math.fma(x[t * rows + r], element(w, (long) r * cols + c), sum);
+                }
+                y[t * cols + c] = sum;
+            }
+        }
+    }
+
     @Override
     void multiplyTransposedRows(float[] x, int n, float[] y, int r0, int r1) {
+        final float[] lanes = new float[16 * LANES]; // accumulators parked for the scalar sums
+        if (n == 1) {
+            for (int r = r0; r < r1; r++) {
+                y[r] = dotRow(x, r, lanes);
+            }
+            return;
+        }
         for (int r = r0; r < r1; r += 4) {
-            if (n == 1) {
-                dotRows4(x, y, r, r1);
-            } else {
-                for (int t = 0; t < n; t += 4) {
-                    dotTile4x4(x, n, y, r, r1, t);
-                }
+            for (int t = 0; t < n; t += 4) {
+                dotTile4x4(x, n, y, r, r1, t, lanes);
             }
         }
     }
 
     /**
-     * One token: y[r..r+3] = W[r..r+3]·x, the four rows sharing each load of x. Row slots at or
-     * past r1 repeat row r1 - 1 (already in cache) and are not stored.
+     * One token: W[r]·x. One row at a time, so a thread reads its rows as a single sequential
+     * stream (measured faster than sharing x loads across rows read side by side), with eight
+     * accumulators: more loads in flight, and the FMA latency covered. Columns after the last
+     * whole vector are added by {@link #tail} in scalar code, keeping this method small enough for
+     * C2 to inline every vector op (see {@link #multiplyRows}).
      */
-    private void dotRows4(float[] x, float[] y, int r, int r1) {
+    private float dotRow(float[] x, int r, float[] lanes) {
         final MemorySegment w = data;
-        final long s = cols;
-        final long e0 = r * s;
-        final long e1 = Math.min(r + 1, r1 - 1) * s;
-        final long e2 = Math.min(r + 2, r1 - 1) * s;
-        final long e3 = Math.min(r + 3, r1 - 1) * s;
+        final long e = (long) r * cols;
+        final int full8 = cols - cols % (8 * LANES);
         final int full = cols - cols % LANES;
         FloatVector a0 = FloatVector.zero(FLOATS);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
         FloatVector a3 = a0;
-        for (int c = 0; c < full; c += LANES) {
-            final FloatVector xv = FloatVector.fromArray(FLOATS, x, c);
-            a0 = load(w, e0 + c).fma(xv, a0);
-            a1 = load(w, e1 + c).fma(xv, a1);
-            a2 = load(w, e2 + c).fma(xv, a2);
-            a3 = load(w, e3 + c).fma(xv, a3);
+        FloatVector a4 = a0;
+        FloatVector a5 = a0;
+        FloatVector a6 = a0;
+        FloatVector a7 = a0;
+        int c = 0;
+        for (; c < full8; c += 8 * LANES) {
+            final IntVector v0h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v0 = v0h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v0h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v1h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c + LANES) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v1 = v1h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v1h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v2h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c + 2 * LANES) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v2 = v2h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v2h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v3h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c + 3 * LANES) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v3 = v3h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v3h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v4h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c + 4 * LANES) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v4 = v4h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v4h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v5h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c + 5 * LANES) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v5 = v5h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v5h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v6h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c + 6 * LANES) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v6 = v6h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v6h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v7h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c + 7 * LANES) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v7 = v7h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v7h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            a0 = v0.fma(FloatVector.fromArray(FLOATS, x, c), a0);
+            a1 = v1.fma(FloatVector.fromArray(FLOATS, x, c + LANES), a1);
+            a2 = v2.fma(FloatVector.fromArray(FLOATS, x, c + 2 * LANES), a2);
+            a3 = v3.fma(FloatVector.fromArray(FLOATS, x, c + 3 * LANES), a3);
+            a4 = v4.fma(FloatVector.fromArray(FLOATS, x, c + 4 * LANES), a4);
+            a5 = v5.fma(FloatVector.fromArray(FLOATS, x, c + 5 * LANES), a5);
+            a6 = v6.fma(FloatVector.fromArray(FLOATS, x, c + 6 * LANES), a6);
+            a7 = v7.fma(FloatVector.fromArray(FLOATS, x, c + 7 * LANES), a7);
         }
-        if (full < cols) {
-            final VectorMask<Float> m = FLOATS.indexInRange(full, cols);
-            final FloatVector xv = FloatVector.fromArray(FLOATS, x, full, m);
-            a0 = load(w, e0 + full, m).fma(xv, a0);
-            a1 = load(w, e1 + full, m).fma(xv, a1);
-            a2 = load(w, e2 + full, m).fma(xv, a2);
-            a3 = load(w, e3 + full, m).fma(xv, a3);
+        for (; c < full; c += LANES) {
+            final IntVector vh = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v = vh.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, vh.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            a0 = v.fma(FloatVector.fromArray(FLOATS, x, c), a0);
         }
-        y[r] = a0.reduceLanes(VectorOperators.ADD);
-        if (r + 1 < r1) {
-            y[r + 1] = a1.reduceLanes(VectorOperators.ADD);
-        }
-        if (r + 2 < r1) {
-            y[r + 2] = a2.reduceLanes(VectorOperators.ADD);
-        }
-        if (r + 3 < r1) {
-            y[r + 3] = a3.reduceLanes(VectorOperators.ADD);
-        }
+        final FloatVector sum = a0.add(a1).add(a2.add(a3)).add(a4.add(a5).add(a6.add(a7)));
+        sum.intoArray(lanes, 0);
+        return full < cols ? sumLanes(lanes, 0) + tail(x, 0, e, full) : sumLanes(lanes, 0);
     }
 
     /**
      * Rows r..r+3 × tokens t..t+3: sixteen dot products sharing every load, so each weight vector
      * is read once per four tokens. Slots past r1 or n repeat the last row or token and are not
-     * stored.
+     * stored; the columns after the last whole vector are added by {@link #tail}. The lane sums are
+     * done in scalar code through {@code lanes} (see {@link WeightMatrix#sumLanes}).
      */
-    private void dotTile4x4(float[] x, int n, float[] y, int r, int r1, int t) {
+    private void dotTile4x4(float[] x, int n, float[] y, int r, int r1, int t, float[] lanes) {
         final MemorySegment w = data;
         final long s = cols;
         final long e0 = r * s;
@@ -365,10 +605,30 @@ public final class F16Matrix extends WeightMatrix {
         a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = FloatVector.zero(FLOATS);
         a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(FLOATS);
         for (int c = 0; c < full; c += LANES) {
-            final FloatVector w0 = load(w, e0 + c);
-            final FloatVector w1 = load(w, e1 + c);
-            final FloatVector w2 = load(w, e2 + c);
-            final FloatVector w3 = load(w, e3 + c);
+            final IntVector w0h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e0 + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w0 = w0h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w0h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w1h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e1 + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w1 = w1h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w1h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w2h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e2 + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w2 = w2h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w2h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w3h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e3 + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w3 = w3h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w3h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
             FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + c);
             a00 = w0.fma(xv, a00);
             a10 = w1.fma(xv, a10);
@@ -390,59 +650,71 @@ public final class F16Matrix extends WeightMatrix {
             a23 = w2.fma(xv, a23);
             a33 = w3.fma(xv, a33);
         }
-        if (full < cols) {
-            final VectorMask<Float> m = FLOATS.indexInRange(full, cols);
-            final FloatVector w0 = load(w, e0 + full, m);
-            final FloatVector w1 = load(w, e1 + full, m);
-            final FloatVector w2 = load(w, e2 + full, m);
-            final FloatVector w3 = load(w, e3 + full, m);
-            FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + full, m);
-            a00 = w0.fma(xv, a00);
-            a10 = w1.fma(xv, a10);
-            a20 = w2.fma(xv, a20);
-            a30 = w3.fma(xv, a30);
-            xv = FloatVector.fromArray(FLOATS, x, x1 + full, m);
-            a01 = w0.fma(xv, a01);
-            a11 = w1.fma(xv, a11);
-            a21 = w2.fma(xv, a21);
-            a31 = w3.fma(xv, a31);
-            xv = FloatVector.fromArray(FLOATS, x, x2 + full, m);
-            a02 = w0.fma(xv, a02);
-            a12 = w1.fma(xv, a12);
-            a22 = w2.fma(xv, a22);
-            a32 = w3.fma(xv, a32);
-            xv = FloatVector.fromArray(FLOATS, x, x3 + full, m);
-            a03 = w0.fma(xv, a03);
-            a13 = w1.fma(xv, a13);
-            a23 = w2.fma(xv, a23);
-            a33 = w3.fma(xv, a33);
+        if (LANES == 16) {
+            // 16 accumulators of 16 lanes: fold them pairwise into one vector of 16 sums. Each fold
+            // adds the two halves (then quarters, ...) of two vectors at once, keeping one's sums
+            // in the lanes where the mask is clear and the other's where it is set; lane i ends up
+            // with the sum of accumulator 4·row + token = reverse4(i).
+            final FloatVector b0 = a00.blend(a01, FOLD_MASK_8).add(a01.blend(a00, FOLD_MASK_8).rearrange(FOLD_8));
+            final FloatVector b1 = a02.blend(a03, FOLD_MASK_8).add(a03.blend(a02, FOLD_MASK_8).rearrange(FOLD_8));
+            final FloatVector b2 = a10.blend(a11, FOLD_MASK_8).add(a11.blend(a10, FOLD_MASK_8).rearrange(FOLD_8));
+            final FloatVector b3 = a12.blend(a13, FOLD_MASK_8).add(a13.blend(a12, FOLD_MASK_8).rearrange(FOLD_8));
+            final FloatVector b4 = a20.blend(a21, FOLD_MASK_8).add(a21.blend(a20, FOLD_MASK_8).rearrange(FOLD_8));
+            final FloatVector b5 = a22.blend(a23, FOLD_MASK_8).add(a23.blend(a22, FOLD_MASK_8).rearrange(FOLD_8));
+            final FloatVector b6 = a30.blend(a31, FOLD_MASK_8).add(a31.blend(a30, FOLD_MASK_8).rearrange(FOLD_8));
+            final FloatVector b7 = a32.blend(a33, FOLD_MASK_8).add(a33.blend(a32, FOLD_MASK_8).rearrange(FOLD_8));
+            final FloatVector c0 = b0.blend(b1, FOLD_MASK_4).add(b1.blend(b0, FOLD_MASK_4).rearrange(FOLD_4));
+            final FloatVector c1 = b2.blend(b3, FOLD_MASK_4).add(b3.blend(b2, FOLD_MASK_4).rearrange(FOLD_4));
+            final FloatVector c2 = b4.blend(b5, FOLD_MASK_4).add(b5.blend(b4, FOLD_MASK_4).rearrange(FOLD_4));
+            final FloatVector c3 = b6.blend(b7, FOLD_MASK_4).add(b7.blend(b6, FOLD_MASK_4).rearrange(FOLD_4));
+            final FloatVector d0 = c0.blend(c1, FOLD_MASK_2).add(c1.blend(c0, FOLD_MASK_2).rearrange(FOLD_2));
+            final FloatVector d1 = c2.blend(c3, FOLD_MASK_2).add(c3.blend(c2, FOLD_MASK_2).rearrange(FOLD_2));
+            d0.blend(d1, FOLD_MASK_1).add(d1.blend(d0, FOLD_MASK_1).rearrange(FOLD_1)).intoArray(lanes, 0);
+            for (int k = 0; k < 4 && t + k < n; k++) {
+                final int xo = (t + k) * cols;
+                final int at = (t + k) * rows + r;
+                for (int i = 0; i < 4 && r + i < r1; i++) {
+                    final float sum = lanes[Integer.reverse(4 * i + k) >>> 28];
+                    y[at + i] = full < cols ? sum + tail(x, xo, (r + i) * s, full) : sum;
+                }
+            }
+            return;
         }
-        final boolean row1 = r + 1 < r1;
-        final boolean row2 = r + 2 < r1;
-        final boolean row3 = r + 3 < r1;
-        storeTokenRow(y, t * rows + r, row1, row2, row3, a00, a10, a20, a30);
-        if (t + 1 < n) {
-            storeTokenRow(y, (t + 1) * rows + r, row1, row2, row3, a01, a11, a21, a31);
-        }
-        if (t + 2 < n) {
-            storeTokenRow(y, (t + 2) * rows + r, row1, row2, row3, a02, a12, a22, a32);
-        }
-        if (t + 3 < n) {
-            storeTokenRow(y, (t + 3) * rows + r, row1, row2, row3, a03, a13, a23, a33);
+        // other vector sizes: park the accumulators, lanes[(4·row + token)·LANES ...], and add in
+        // scalar code (see sumLanes)
+        a00.intoArray(lanes, 0);
+        a01.intoArray(lanes, LANES);
+        a02.intoArray(lanes, 2 * LANES);
+        a03.intoArray(lanes, 3 * LANES);
+        a10.intoArray(lanes, 4 * LANES);
+        a11.intoArray(lanes, 5 * LANES);
+        a12.intoArray(lanes, 6 * LANES);
+        a13.intoArray(lanes, 7 * LANES);
+        a20.intoArray(lanes, 8 * LANES);
+        a21.intoArray(lanes, 9 * LANES);
+        a22.intoArray(lanes, 10 * LANES);
+        a23.intoArray(lanes, 11 * LANES);
+        a30.intoArray(lanes, 12 * LANES);
+        a31.intoArray(lanes, 13 * LANES);
+        a32.intoArray(lanes, 14 * LANES);
+        a33.intoArray(lanes, 15 * LANES);
+        for (int k = 0; k < 4 && t + k < n; k++) {
+            final int xo = (t + k) * cols;
+            final int at = (t + k) * rows + r;
+            for (int i = 0; i < 4 && r + i < r1; i++) {
+                final float sum = sumLanes(lanes, (4 * i + k) * LANES);
+                y[at + i] = full < cols ? sum + tail(x, xo, (r + i) * s, full) : sum;
+            }
         }
     }
 
-    private static void storeTokenRow(float[] y, int at, boolean row1, boolean row2, boolean row3,
-                                      FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
-        y[at] = a0.reduceLanes(VectorOperators.ADD);
-        if (row1) {
-            y[at + 1] = a1.reduceLanes(VectorOperators.ADD);
+    /** Σ_{c ∈ [from, cols)} x[xOff + c]·W[e + c] in scalar code: the columns after the last whole vector. */
+    private float tail(float[] x, int xOff, long e, int from) {
+        final MemorySegment w = data;
+        float sum = 0;
+        for (int c = from; c < cols; c++) {
+            sum = Math.fma(x[xOff + c], element(w, e + c), sum);
         }
-        if (row2) {
-            y[at + 2] = a2.reduceLanes(VectorOperators.ADD);
-        }
-        if (row3) {
-            y[at + 3] = a3.reduceLanes(VectorOperators.ADD);
-        }
+        return sum;
     }
 }

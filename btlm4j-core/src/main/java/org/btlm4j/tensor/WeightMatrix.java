@@ -7,7 +7,9 @@ import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import org.btlm4j.BtlmException;
@@ -25,8 +27,10 @@ import org.btlm4j.checkpoint.TensorInfo;
  * <p>Why three subclasses with textually parallel kernels rather than one kernel and a pluggable
  * loader: the Vector API only keeps vectors in registers when every call in the hot loop is
  * inlined, and a load through a virtual call that sees three receiver types is not. Each subclass
- * therefore carries its own copy of the loops around its own {@code load} methods; the copies differ
- * only in those methods and must be kept in step.
+ * therefore carries its own copy of the loops, with its conversion written out at every load; the
+ * copies differ only there and must be kept in step.
+ *
+ * <p>Instances are immutable and may be used from several threads at once.
  */
 public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matrix {
 
@@ -37,13 +41,29 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
     static final VectorSpecies<Short> HALVES =
             VectorSpecies.of(short.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
     static final int LANES = FLOATS.length();
+    static final VectorMask<Float> ALL = FLOATS.maskAll(true);
+
+    // The pairwise folds that sum sixteen 16-lane accumulators at once (used only when LANES == 16):
+    // FOLD_k swaps lanes i and i ^ k, FOLD_MASK_k selects the lanes with bit k set.
+    static final VectorShuffle<Float> FOLD_8 = fold(8);
+    static final VectorShuffle<Float> FOLD_4 = fold(4);
+    static final VectorShuffle<Float> FOLD_2 = fold(2);
+    static final VectorShuffle<Float> FOLD_1 = fold(1);
+    static final VectorMask<Float> FOLD_MASK_8 = foldMask(8);
+    static final VectorMask<Float> FOLD_MASK_4 = foldMask(4);
+    static final VectorMask<Float> FOLD_MASK_2 = foldMask(2);
+    static final VectorMask<Float> FOLD_MASK_1 = foldMask(1);
 
     /**
-     * Below this many multiply-adds a product runs on the calling thread: waking workers costs a
-     * few microseconds, which is what about 30k multiply-adds take on one core.
+     * Below this many multiply-adds a product runs on the calling thread: handing chunks to the
+     * workers costs a few microseconds, about what one core takes for 30k multiply-adds (60 KB of
+     * BF16 weights from memory).
      */
     static final long MIN_PARALLEL_MACS = 1 << 15;
-    /** Rows per pass in prefill products: a tile of 256 rows × 4 vectors stays in L1/L2 while token blocks reuse it. */
+    /**
+     * Rows per pass in prefill products: a tile of 256 rows × 4 vectors stays in L1/L2 while the
+     * blocks of tokens reuse it.
+     */
     static final int PREFILL_ROW_BLOCK = 256;
 
     final String name;
@@ -102,8 +122,9 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
     /**
      * y = x·W for n tokens: y[t][c] = Σ_r x[t][r]·W[r][c], with x laid out [n, rows] and y
      * [n, cols] (y is overwritten). This is GPT-2's Conv1D, whose weight is stored [in, out].
-     * Column ranges are split across the pool; a decode step (n = 1) streams W once, and longer
-     * inputs read each weight tile once per block of four tokens. x and y must not overlap.
+     * A decode step (n = 1) streams W once, split across the pool by blocks of rows; longer inputs
+     * are split by columns and read each weight tile once per block of four tokens. x and y must
+     * not overlap.
      */
     public final void multiply(Parallel pool, float[] x, int n, float[] y) {
         checkOperands(pool, x, n, rows, y, cols);
@@ -114,10 +135,52 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
             Arrays.fill(y, 0, n * cols, 0f);
             return;
         }
+        if (n == 1) {
+            multiplyOne(pool, x, y);
+            return;
+        }
         final int units = (cols + LANES - 1) / LANES; // split on whole vectors of columns
         final int colsNow = cols;
-        run(pool, units, (long) n * rows * cols,
-                (from, to) -> multiplyColumns(x, n, y, from * LANES, Math.min(colsNow, to * LANES)));
+        final Parallel.RangeTask task =
+                (from, to) -> multiplyColumns(x, n, y, from * LANES, Math.min(colsNow, to * LANES));
+        if (serial(pool, (long) n * rows * cols)) {
+            task.run(0, units);
+        } else {
+            pool.forRange(units, task);
+        }
+    }
+
+    /**
+     * The decode case, bound by memory bandwidth: each thread takes a contiguous block of rows
+     * (whole rows, so it reads one region of memory front to back; splitting columns instead
+     * made every thread read short pieces of every row, measured ~25% slower) into its own
+     * partial output, and the partials are added at the end. The sum's grouping therefore
+     * depends on the thread count: results can differ in the last bits between thread counts.
+     */
+    private void multiplyOne(Parallel pool, float[] x, float[] y) {
+        final int groups = (rows + 7) / 8; // split on whole groups of eight rows
+        final int parts = serial(pool, (long) rows * cols) ? 1 : Math.min(pool.threads(), groups);
+        if (parts == 1) {
+            multiplyRows(x, 0, rows, y, 0);
+            return;
+        }
+        final int rowsNow = rows;
+        final int colsNow = cols;
+        final float[] partial = new float[(parts - 1) * cols]; // a few KiB: cheaper than sharing scratch safely
+        pool.forRange(parts, (from, to) -> {
+            for (int p = from; p < to; p++) {
+                final int r0 = 8 * (int) ((long) p * groups / parts);
+                final int r1 = Math.min(rowsNow, 8 * (int) ((long) (p + 1) * groups / parts));
+                if (p == 0) {
+                    multiplyRows(x, r0, r1, y, 0);
+                } else {
+                    multiplyRows(x, r0, r1, partial, (p - 1) * colsNow);
+                }
+            }
+        });
+        for (int p = 1; p < parts; p++) {
+            VectorMath.addInPlace(y, 0, partial, (p - 1) * cols, cols);
+        }
     }
 
     /**
@@ -131,10 +194,15 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
         if (n == 0 || rows == 0) {
             return;
         }
-        final int groups = (rows + 3) / 4;
+        final int groups = (rows + 3) / 4; // split on groups of four rows: the prefill tiles' height
         final int rowsNow = rows;
-        run(pool, groups, (long) n * rows * cols,
-                (from, to) -> multiplyTransposedRows(x, n, y, from * 4, Math.min(rowsNow, to * 4)));
+        final Parallel.RangeTask task =
+                (from, to) -> multiplyTransposedRows(x, n, y, from * 4, Math.min(rowsNow, to * 4));
+        if (serial(pool, (long) n * rows * cols)) {
+            task.run(0, groups);
+        } else {
+            pool.forRange(groups, task);
+        }
     }
 
     /** Converts row {@code r} to float32 into dst[dstOffset, dstOffset + cols) (an embedding lookup). */
@@ -150,22 +218,49 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
     }
 
     /**
-     * Computes y[t][c0..c1) for all n tokens. c0 is a multiple of {@link #LANES}; c1 is one too,
-     * or {@code cols}.
+     * Prefill (n &gt; 1): computes y[t][c0..c1) for all n tokens. c0 is a multiple of
+     * {@link #LANES}; c1 is one too, or {@code cols}.
      */
     abstract void multiplyColumns(float[] x, int n, float[] y, int c0, int c1);
+
+    /** Decode (one token): out[o, o + cols) = Σ_{r ∈ [r0, r1)} x[r]·W[r][·]; r0 is a multiple of 8. */
+    abstract void multiplyRows(float[] x, int r0, int r1, float[] out, int o);
 
     /** Computes y[t][r0..r1) for all n tokens; r0 is a multiple of 4. */
     abstract void multiplyTransposedRows(float[] x, int n, float[] y, int r0, int r1);
 
     abstract void convertRow(int r, float[] dst, int dstOffset);
 
-    private static void run(Parallel pool, int units, long macs, Parallel.RangeTask task) {
-        if (pool.threads() == 1 || macs < MIN_PARALLEL_MACS) {
-            task.run(0, units);
-        } else {
-            pool.forRange(units, task);
+    /**
+     * Σ lanes[off, off + LANES), added pairwise in a fixed order. Kernels park their accumulators
+     * here instead of calling {@code reduceLanes(ADD)}, whose order differs between compiled code
+     * and the interpreter's fallback: with it, a product's last bits would depend on whether C2
+     * had compiled the kernel yet (and so, between runs, on timing).
+     */
+    static float sumLanes(float[] lanes, int off) {
+        for (int half = LANES / 2; half > 0; half /= 2) {
+            for (int i = 0; i < half; i++) {
+                lanes[off + i] += lanes[off + i + half];
+            }
         }
+        return lanes[off];
+    }
+
+    private static VectorShuffle<Float> fold(int k) {
+        return VectorShuffle.fromOp(FLOATS, i -> (i ^ k) % LANES);
+    }
+
+    private static VectorMask<Float> foldMask(int k) {
+        final boolean[] set = new boolean[LANES];
+        for (int i = 0; i < LANES; i++) {
+            set[i] = (i & k) != 0;
+        }
+        return VectorMask.fromArray(FLOATS, set, 0);
+    }
+
+    /** Whether a product is too small to be worth waking the workers. */
+    private static boolean serial(Parallel pool, long macs) {
+        return pool.threads() == 1 || macs < MIN_PARALLEL_MACS;
     }
 
     private void checkOperands(Parallel pool, float[] x, int n, int xWidth, float[] y, int yWidth) {

@@ -8,6 +8,10 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Random;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 import org.btlm4j.checkpoint.DType;
 import org.btlm4j.checkpoint.TensorInfo;
 
@@ -30,35 +34,77 @@ public final class TensorBench {
         final DType dtype = args.length > 1 ? DType.valueOf(args[1]) : DType.BF16;
         System.out.printf("%d threads, %s weights, %d float lanes%n", threads, dtype, WeightMatrix.LANES);
         try (Arena arena = Arena.ofShared(); Parallel pool = new Parallel(threads)) {
-            final WeightMatrix up = matrix(arena, dtype, 2560, 6826);   // c_fc: [n_embd, n_inner]
-            final WeightMatrix down = matrix(arena, dtype, 6826, 2560); // mlp.c_proj: [n_inner, n_embd]
-            final WeightMatrix head = matrix(arena, dtype, 50257, 2560); // wte as the LM head
+            // Decode is bound by memory bandwidth, and one 35 MB matrix partly fits the 32 MB L3:
+            // cycle through enough copies (as a real forward pass does through its layers) that
+            // every call reads from DRAM.
+            final WeightMatrix[] up = copies(arena, dtype, 2560, 6826);   // c_fc: [n_embd, n_inner]
+            final WeightMatrix[] down = copies(arena, dtype, 6826, 2560); // mlp.c_proj: [n_inner, n_embd]
+            final WeightMatrix head = matrix(arena, dtype, 50257, 2560);  // wte as the LM head
 
+            // the machine's read bandwidth right now, for scale: the benchmark host may be shared
+            stream(pool, arena);
             decode(pool, up, false);
             decode(pool, down, false);
-            decode(pool, head, true);
+            decode(pool, new WeightMatrix[] {head}, true);
+            stream(pool, arena);
 
-            prefill(pool, up, 64, false);
-            prefill(pool, down, 64, false);
+            prefill(pool, up[0], 64, false);
+            prefill(pool, down[0], 64, false);
             prefill(pool, matrix(arena, dtype, 8192, 2560), 64, true);
         }
     }
 
-    private static void decode(Parallel pool, WeightMatrix w, boolean transposed) {
-        final float[] x = random(transposed ? w.cols() : w.rows());
-        final float[] y = new float[transposed ? w.rows() : w.cols()];
-        final long bytes = (long) w.rows() * w.cols() * w.dtype().bytes();
-        final int reps = (int) Math.max(10, 4_000_000_000L / bytes);
-        final double[] seconds = time(reps, () -> {
+    /** A plain vectorized sum over 512 MiB split across the pool: the memory system's read rate. */
+    private static void stream(Parallel pool, Arena arena) {
+        final long bytes = 512L << 20;
+        final MemorySegment seg = arena.allocate(bytes, 64);
+        seg.fill((byte) 1);
+        final int chunk = 1 << 20;
+        final float[] sink = new float[1];
+        final double[] seconds = time(10, () -> pool.forRange((int) (bytes / chunk), (from, to) -> {
+            float s = 0;
+            for (int k = from; k < to; k++) {
+                s += sum(seg, (long) k * chunk, chunk);
+            }
+            sink[0] += s;
+        }));
+        System.out.printf("stream  (reference: a vector sum over 512 MiB)        best %6.2f GB/s, median %6.2f GB/s%n",
+                bytes / seconds[0] / 1e9, bytes / seconds[1] / 1e9);
+    }
+
+    private static float sum(MemorySegment seg, long offset, int bytes) {
+        final VectorSpecies<Float> f = FloatVector.SPECIES_PREFERRED;
+        final int step = 4 * f.vectorByteSize();
+        FloatVector a0 = FloatVector.zero(f);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        for (int i = 0; i < bytes; i += step) {
+            a0 = a0.add(FloatVector.fromMemorySegment(f, seg, offset + i, LITTLE_ENDIAN));
+            a1 = a1.add(FloatVector.fromMemorySegment(f, seg, offset + i + f.vectorByteSize(), LITTLE_ENDIAN));
+            a2 = a2.add(FloatVector.fromMemorySegment(f, seg, offset + i + 2 * f.vectorByteSize(), LITTLE_ENDIAN));
+            a3 = a3.add(FloatVector.fromMemorySegment(f, seg, offset + i + 3 * f.vectorByteSize(), LITTLE_ENDIAN));
+        }
+        return a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+    }
+
+    private static void decode(Parallel pool, WeightMatrix[] ws, boolean transposed) {
+        final WeightMatrix w0 = ws[0];
+        final float[] x = random(transposed ? w0.cols() : w0.rows());
+        final float[] y = new float[transposed ? w0.rows() : w0.cols()];
+        final long bytes = (long) w0.rows() * w0.cols() * w0.dtype().bytes();
+        final int[] next = {0};
+        final double[] seconds = time((int) Math.max(16, 8_000_000_000L / bytes), () -> {
+            final WeightMatrix w = ws[next[0]++ % ws.length];
             if (transposed) {
                 w.multiplyTransposed(pool, x, 1, y);
             } else {
                 w.multiply(pool, x, 1, y);
             }
         });
-        System.out.printf("decode  %-18s %s n=1: best %6.2f GB/s, median %6.2f GB/s (%.3f ms)%n",
-                transposed ? "multiplyTransposed" : "multiply", w, bytes / seconds[0] / 1e9, bytes / seconds[1] / 1e9,
-                seconds[1] * 1e3);
+        System.out.printf("decode  %-18s %-17s n=1:  best %6.2f GB/s, median %6.2f GB/s (%.3f ms)%n",
+                transposed ? "multiplyTransposed" : "multiply", w0.dtype() + "[" + w0.rows() + "," + w0.cols() + "]",
+                bytes / seconds[0] / 1e9, bytes / seconds[1] / 1e9, seconds[1] * 1e3);
     }
 
     private static void prefill(Parallel pool, WeightMatrix w, int n, boolean transposed) {
@@ -72,9 +118,19 @@ public final class TensorBench {
                 w.multiply(pool, x, n, y);
             }
         });
-        System.out.printf("prefill %-18s %s n=%d: best %6.1f GFLOP/s, median %6.1f GFLOP/s (%.2f ms)%n",
-                transposed ? "multiplyTransposed" : "multiply", w, n, flops / seconds[0] / 1e9,
-                flops / seconds[1] / 1e9, seconds[1] * 1e3);
+        System.out.printf("prefill %-18s %-17s n=%d: best %6.1f GFLOP/s, median %6.1f GFLOP/s (%.2f ms)%n",
+                transposed ? "multiplyTransposed" : "multiply", w.dtype() + "[" + w.rows() + "," + w.cols() + "]", n,
+                flops / seconds[0] / 1e9, flops / seconds[1] / 1e9, seconds[1] * 1e3);
+    }
+
+    /** Enough copies of a matrix to exceed the last-level cache several times over. */
+    private static WeightMatrix[] copies(Arena arena, DType dtype, int rows, int cols) {
+        final long bytes = (long) rows * cols * dtype.bytes();
+        final WeightMatrix[] ws = new WeightMatrix[(int) Math.max(2, (256L << 20) / bytes + 1)];
+        for (int i = 0; i < ws.length; i++) {
+            ws[i] = matrix(arena, dtype, rows, cols);
+        }
+        return ws;
     }
 
     /** Best and median seconds per run, after a warm-up that lets C2 compile the kernels. */

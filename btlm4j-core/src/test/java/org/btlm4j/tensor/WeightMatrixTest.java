@@ -1,5 +1,6 @@
 package org.btlm4j.tensor;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -87,10 +88,18 @@ class WeightMatrixTest {
             final float[] magnitude = new float[n * cols];
             ReferenceKernels.multiply(t, x, n, expected);
             ReferenceKernels.multiplyMagnitude(t, x, n, magnitude);
+            float[] first = null;
             for (Parallel pool : List.of(single, three)) {
                 final float[] y = output(n * cols);
                 w.multiply(pool, x, n, y);
                 assertClose(expected, magnitude, rows, y, n * cols, "multiply " + w + " n=" + n + " threads=" + pool.threads());
+                if (first == null) {
+                    first = y;
+                } else if (n > 1) {
+                    // prefill splits columns, which leaves each sum's order alone: same bits for any
+                    // thread count (decode splits rows into partial sums, so it may differ in ulps)
+                    assertArrayEquals(first, y, "multiply depends on the thread count");
+                }
             }
             // y = x·Wᵀ
             final float[] xt = RandomTensors.gaussian(rnd, n * cols);
@@ -98,11 +107,17 @@ class WeightMatrixTest {
             final float[] magnitudeT = new float[n * rows];
             ReferenceKernels.multiplyTransposed(t, xt, n, expectedT);
             ReferenceKernels.multiplyTransposedMagnitude(t, xt, n, magnitudeT);
+            float[] firstT = null;
             for (Parallel pool : List.of(single, three)) {
                 final float[] y = output(n * rows);
                 w.multiplyTransposed(pool, xt, n, y);
                 assertClose(expectedT, magnitudeT, cols, y, n * rows,
                         "multiplyTransposed " + w + " n=" + n + " threads=" + pool.threads());
+                if (firstT == null) {
+                    firstT = y;
+                } else {
+                    assertArrayEquals(firstT, y, "multiplyTransposed depends on the thread count");
+                }
             }
         }
         // rows convert exactly: the conversion to float is exact for all three formats
@@ -152,8 +167,8 @@ class WeightMatrixTest {
         for (int i = 0; i < bits.length; i++) {
             bits[i] = (short) i;
         }
-        // one long row exercises the full vectors; the masked tail path is checked with 7 columns below
-        for (int[] shape : new int[][] {{1, 1 << 16}, {(1 << 16) / 7 + 1, 7}}) {
+        // one long row: whole vectors; 24 columns: the overlapping last window; 7 columns: scalar code
+        for (int[] shape : new int[][] {{1, 1 << 16}, {(1 << 16) / 24 + 1, 24}, {(1 << 16) / 7 + 1, 7}}) {
             final short[] padded = Arrays.copyOf(bits, shape[0] * shape[1]);
             final WeightMatrix w = WeightMatrix.of(RandomTensors.raw16(arena, "all", DType.F16, shape[0], shape[1], padded, 6));
             final float[] out = new float[padded.length];
