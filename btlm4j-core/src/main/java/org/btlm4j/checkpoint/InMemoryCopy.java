@@ -73,7 +73,7 @@ public final class InMemoryCopy implements TensorSource {
     }
 
     /** Asks Linux to back {@code block} with transparent huge pages; false where that is not possible. */
-    private static boolean adviseHugePages(MemorySegment block) {
+    public static boolean adviseHugePages(MemorySegment block) {
         Optional<MethodHandle> madvise = Madvise.HANDLE;
         if (madvise.isEmpty() || block.byteSize() < HUGE_PAGE) {
             return false;
