@@ -37,8 +37,8 @@ final class ModelOptions {
     BtlmModel load(PrintWriter err) {
         Path path = model != null ? model : defaultModel(err);
         BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength, mmap));
-        if (verbose || model == null) {
-            err.println("btlm: " + m.files().choice() + " — " + m.description());
+        if (verbose) {
+            err.println("btlm: " + m.files().choice() + " — " + m.description() + ", " + m.threads() + " threads");
         }
         return m;
     }

@@ -22,6 +22,7 @@ public final class InMemoryCopy implements TensorSource {
     /** Huge-page size on x86-64 Linux; the block is aligned to it so THP can back all of it. */
     private static final long HUGE_PAGE = 2L << 20;
     private static final int MADV_HUGEPAGE = 14;
+    private static final long PIECE = 64L << 20;
 
     private final Arena arena;
     private final Map<String, TensorInfo> tensors;
@@ -52,14 +53,21 @@ public final class InMemoryCopy implements TensorSource {
             boolean huge = adviseHugePages(block);
             Map<MemorySegment, MemorySegment> copies = new IdentityHashMap<>();
             Map<String, TensorInfo> out = new LinkedHashMap<>();
+            java.util.List<MemorySegment[]> pieces = new java.util.ArrayList<>();
             for (TensorInfo t : source.tensors().values()) {
                 long at = offsets.get(t.data());
                 MemorySegment dst = block.asSlice(at, t.data().byteSize());
                 if (copies.put(t.data(), dst) == null) {
-                    dst.copyFrom(t.data());
+                    // 64 MiB pieces, copied on all cores: faulting in the file and the new pages is
+                    // the slow part, and it parallelises.
+                    for (long p = 0; p < dst.byteSize(); p += PIECE) {
+                        long n = Math.min(PIECE, dst.byteSize() - p);
+                        pieces.add(new MemorySegment[] {t.data().asSlice(p, n), dst.asSlice(p, n)});
+                    }
                 }
                 out.put(t.name(), new TensorInfo(t.name(), t.dtype(), t.shape(), dst, t.source()));
             }
+            pieces.parallelStream().forEach(pair -> pair[1].copyFrom(pair[0]));
             return new InMemoryCopy(arena, Collections.unmodifiableMap(out),
                     source.describe() + ", copied to memory" + (huge ? " (huge pages)" : ""), huge);
         } catch (OutOfMemoryError e) {
