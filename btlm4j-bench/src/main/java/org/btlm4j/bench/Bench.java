@@ -18,8 +18,14 @@ import org.btlm4j.tensor.Parallel;
  */
 public final class Bench {
 
-    /** What to run. */
-    public record Options(int promptTokens, int genTokens, int reps, int threads, boolean measureLimits, boolean mmap) {
+    /**
+     * What to run.
+     *
+     * @param depth positions already in the KV cache when tg starts (random keys and values, as
+     *              llama-bench's {@code -d}): decode speed deep into the context
+     */
+    public record Options(int promptTokens, int genTokens, int reps, int threads, boolean measureLimits, boolean mmap,
+            int depth) {
     }
 
     /** One run's figures; speeds in tokens/s, bandwidth in GB/s (10^9), FMA in GFLOP/s. */
@@ -84,10 +90,14 @@ public final class Bench {
                 }
             }
             if (o.genTokens() > 0) {
-                log.printf("tg%d: warm-up + %d runs%n", o.genTokens(), o.reps());
+                log.printf("tg%d%s: warm-up + %d runs%n", o.genTokens(), o.depth() > 0 ? " @ depth " + o.depth() : "",
+                        o.reps());
                 log.flush();
                 for (int r = -1; r < o.reps(); r++) {
-                    KvCache cache = new KvCache(c, o.genTokens() + 1);
+                    KvCache cache = new KvCache(c, o.depth() + o.genTokens() + 1);
+                    if (o.depth() > 0) {
+                        cache.fillRandomForBenchmark(o.depth(), 99);
+                    }
                     int[] token = {prompt[0]};
                     int steps = r < 0 ? Math.min(8, o.genTokens()) : o.genTokens();
                     long s = System.nanoTime();

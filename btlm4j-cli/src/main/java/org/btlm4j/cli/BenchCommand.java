@@ -48,6 +48,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = {"-n", "--n-gen"}, paramLabel = "N", defaultValue = "128", description = "Generated tokens (default: ${DEFAULT-VALUE}; 0 skips tg).")
     int genTokens;
 
+    @Option(names = {"-d", "--depth"}, paramLabel = "N", defaultValue = "0",
+            description = "Start tg with N positions already in the KV cache (default: ${DEFAULT-VALUE}).")
+    int depth;
+
     @Option(names = {"-r", "--repetitions"}, paramLabel = "R", defaultValue = "3", description = "Runs after the warm-up (default: ${DEFAULT-VALUE}).")
     int reps;
 
@@ -105,10 +109,10 @@ final class BenchCommand implements Callable<Integer> {
         } else if (printPath) {
             throw new BtlmException("--print-path goes with --random");
         }
-        if (promptTokens + 1 > 8192 || genTokens + 1 > 8192) {
-            throw new BtlmException("-p and -n must stay below the context of 8192 tokens");
+        if (depth < 0 || promptTokens + 1 > 8192 || depth + genTokens + 1 > 8192) {
+            throw new BtlmException("-p, and -d plus -n, must stay below the context of 8192 tokens");
         }
-        Bench.Result r = Bench.run(path, label, new Bench.Options(promptTokens, genTokens, reps, nThreads, !noLimits, mmap), err);
+        Bench.Result r = Bench.run(path, label, new Bench.Options(promptTokens, genTokens, reps, nThreads, !noLimits, mmap, depth), err);
         if (json) {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("model", r.model());
@@ -119,6 +123,7 @@ final class BenchCommand implements Callable<Integer> {
             o.put("pp_stddev", r.ppStddev());
             o.put("tg_tok_s", r.tgTokS());
             o.put("tg_stddev", r.tgStddev());
+            o.put("depth", depth);
             o.put("load_s", r.loadS());
             o.put("weight_bytes", r.weightBytes());
             o.put("bandwidth_gb_s", nanToNull(r.bandwidthGBs()));

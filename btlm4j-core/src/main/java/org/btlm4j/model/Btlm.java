@@ -135,13 +135,9 @@ public final class Btlm {
     private void storeKeysValues(KvCache cache, int layer, float[] qkv, int nt, int p) {
         int e = config.nEmbd();
         int d = config.headDim();
-        float[] keys = cache.keys(layer);
-        float[] values = cache.values(layer);
         for (int t = 0; t < nt; t++) {
             for (int h = 0; h < config.nHead(); h++) {
-                int at = cache.offset(h, p + t);
-                System.arraycopy(qkv, t * 3 * e + e + h * d, keys, at, d);
-                System.arraycopy(qkv, t * 3 * e + 2 * e + h * d, values, at, d);
+                cache.store(layer, h, p + t, qkv, t * 3 * e + e + h * d, qkv, t * 3 * e + 2 * e + h * d);
             }
         }
     }
@@ -149,6 +145,10 @@ public final class Btlm {
     /**
      * o_hi = Σ_j softmax_j(s_hij) · v_hj with
      * s_hij = (q_hi · k_hj) / d^p − (m_h / c)·(i − j) for j ≤ i (causal).
+     *
+     * <p>The cache is transposed ({@link KvCache}): the scores of a query are accumulated one head
+     * dimension at a time over a contiguous run of keys, and each output element is one dot product
+     * over a contiguous run of values.
      */
     private void attention(KvCache cache, int layer, float[] qkv, int nt, int p, float c, float[] out) {
         final int e = config.nEmbd();
@@ -165,23 +165,26 @@ public final class Btlm {
         final float[] slopes = weights.slopesUnsafe();
         final float[] keys = cache.keys(layer);
         final float[] values = cache.values(layer);
-        java.util.Arrays.fill(out, 0, nt * e, 0f);
         pool.forRange(nt * nHead, (from, to) -> {
             float[] scores = new float[p + nt];
             for (int item = from; item < to; item++) {
                 int t = item / nHead;
                 int h = item % nHead;
                 int i = p + t; // absolute position of the query
+                int n = i + 1; // keys 0..i
                 int qOff = t * 3 * e + h * d;
-                float m = slopes == null ? 0f : slopes[h] / c;
-                for (int j = 0; j <= i; j++) {
-                    float s = VectorMath.dot(qkv, qOff, keys, cache.offset(h, j), d) * scale;
-                    scores[j] = s - m * (i - j);
+                java.util.Arrays.fill(scores, 0, n, 0f);
+                for (int k = 0; k < d; k++) {
+                    VectorMath.axpy(qkv[qOff + k], keys, cache.row(h, k), scores, 0, n);
                 }
-                VectorMath.softmaxInPlace(scores, 0, i + 1);
+                float m = slopes == null ? 0f : slopes[h] / c;
+                for (int j = 0; j < n; j++) {
+                    scores[j] = scores[j] * scale - m * (i - j);
+                }
+                VectorMath.softmaxInPlace(scores, 0, n);
                 int oOff = t * e + h * d;
-                for (int j = 0; j <= i; j++) {
-                    VectorMath.axpy(scores[j], values, cache.offset(h, j), out, oOff, d);
+                for (int k = 0; k < d; k++) {
+                    out[oOff + k] = VectorMath.dot(scores, 0, values, cache.row(h, k), n);
                 }
             }
         });

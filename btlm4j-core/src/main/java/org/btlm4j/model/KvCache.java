@@ -1,12 +1,15 @@
 package org.btlm4j.model;
 
 import java.util.Arrays;
+import java.util.SplittableRandom;
 import org.btlm4j.BtlmException;
 
 /**
- * Keys and values of every layer for the positions processed so far. Laid out per head,
- * {@code [layer][head][position][headDim]}, so that attention for one head reads one contiguous
- * run of memory. Capacity grows in chunks as positions are added, up to {@code maxPositions}.
+ * Keys and values of every layer for the positions processed so far, stored transposed per head:
+ * {@code [layer][head][headDim][position]}. Attention then works along positions: the scores of
+ * a query are headDim axpys over contiguous runs of keys, and each output element one long dot
+ * product over contiguous values — no horizontal sum per key, and the cache is read once per
+ * query. Capacity grows in chunks as positions are added, up to {@code maxPositions}.
  */
 public final class KvCache {
     private static final int CHUNK = 256;
@@ -30,11 +33,8 @@ public final class KvCache {
         this.maxPositions = maxPositions;
         this.keys = new float[nLayer][];
         this.values = new float[nLayer][];
-        this.capacity = 0;
-        for (int l = 0; l < nLayer; l++) {
-            keys[l] = new float[0];
-            values[l] = new float[0];
-        }
+        Arrays.fill(keys, new float[0]);
+        Arrays.fill(values, new float[0]);
     }
 
     /** Positions cached so far (P in spec section 4). */
@@ -45,6 +45,11 @@ public final class KvCache {
     /** The most positions this cache may hold. */
     public int maxPositions() {
         return maxPositions;
+    }
+
+    /** Positions there is room for now (grows on demand). */
+    public int capacity() {
+        return capacity;
     }
 
     /** Bytes currently allocated. */
@@ -72,24 +77,37 @@ public final class KvCache {
     }
 
     private float[] regrow(float[] old, int newCapacity) {
-        float[] grown = new float[Math.multiplyExact(Math.multiplyExact(nHead, newCapacity), headDim)];
-        for (int h = 0; h < nHead; h++) {
-            System.arraycopy(old, h * capacity * headDim, grown, h * newCapacity * headDim, length * headDim);
+        float[] grown = new float[Math.multiplyExact(Math.multiplyExact(nHead * headDim, newCapacity), 1)];
+        for (int row = 0; row < nHead * headDim; row++) {
+            System.arraycopy(old, row * capacity, grown, row * newCapacity, length);
         }
         return grown;
     }
 
-    /** Keys of {@code layer}; head h, position j starts at {@link #offset}(h, j). */
+    /** Keys of {@code layer}: dimension d of head h at position j is at {@link #row}(h, d) + j. */
     float[] keys(int layer) {
         return keys[layer];
     }
 
+    /** Values of {@code layer}, laid out as the keys. */
     float[] values(int layer) {
         return values[layer];
     }
 
-    int offset(int head, int position) {
-        return (head * capacity + position) * headDim;
+    /** Start of the run of positions of dimension {@code d} of head {@code h}. */
+    int row(int head, int d) {
+        return (head * headDim + d) * capacity;
+    }
+
+    /** Writes the key and value of one head at {@code position} (headDim elements each). */
+    void store(int layer, int head, int position, float[] k, int kOff, float[] v, int vOff) {
+        float[] kl = keys[layer];
+        float[] vl = values[layer];
+        int base = head * headDim * capacity + position;
+        for (int d = 0; d < headDim; d++) {
+            kl[base + d * capacity] = k[kOff + d];
+            vl[base + d * capacity] = v[vOff + d];
+        }
     }
 
     /** Marks {@code count} more positions as filled (after every layer wrote them). */
@@ -111,5 +129,28 @@ public final class KvCache {
         capacity = 0;
         Arrays.fill(keys, new float[0]);
         Arrays.fill(values, new float[0]);
+    }
+
+    /**
+     * Fills {@code positions} positions with random keys and values of unit scale, as if a prompt
+     * of that length had been processed: for benchmarks of decoding deep into the context, where
+     * only the amount of cache read matters, not its values.
+     */
+    public void fillRandomForBenchmark(int positions, long seed) {
+        clear();
+        reserve(maxPositions); // all of it now, so that no growth is timed later
+        if (positions > maxPositions) {
+            throw new BtlmException(positions + " positions exceed the cache's " + maxPositions);
+        }
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int l = 0; l < nLayer; l++) {
+            for (int row = 0; row < nHead * headDim; row++) {
+                for (int j = 0; j < positions; j++) {
+                    keys[l][row * capacity + j] = (float) r.nextDouble(-1, 1);
+                    values[l][row * capacity + j] = (float) r.nextDouble(-1, 1);
+                }
+            }
+        }
+        length = positions;
     }
 }
