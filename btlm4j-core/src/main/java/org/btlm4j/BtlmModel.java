@@ -35,8 +35,9 @@ public final class BtlmModel implements AutoCloseable {
      * @param contextLength most positions a call may use (0: the config's n_positions)
      * @param mmap          use the weights in place in the memory-mapped files (true), or copy them
      *                      into anonymous memory backed by huge pages (false, {@code --no-mmap})
+     * @param kvType        how the KV cache stores keys and values (F32 exact; F16 half the memory)
      */
-    public record Options(int threads, int contextLength, boolean mmap) {
+    public record Options(int threads, int contextLength, boolean mmap, org.btlm4j.model.KvCache.Type kvType) {
         public Options {
             if (threads < 0) {
                 throw new BtlmException("threads must be 0 (all cores) or more, got " + threads);
@@ -44,14 +45,21 @@ public final class BtlmModel implements AutoCloseable {
             if (contextLength < 0) {
                 throw new BtlmException("context length must be 0 (the model's) or more, got " + contextLength);
             }
+            if (kvType == null) {
+                throw new BtlmException("a KV cache type is required (F32 or F16)");
+            }
         }
 
         public Options(int threads, int contextLength) {
-            this(threads, contextLength, true);
+            this(threads, contextLength, true, org.btlm4j.model.KvCache.Type.F32);
+        }
+
+        public Options(int threads, int contextLength, boolean mmap) {
+            this(threads, contextLength, mmap, org.btlm4j.model.KvCache.Type.F32);
         }
 
         public static Options defaults() {
-            return new Options(0, 0, true);
+            return new Options(0, 0, true, org.btlm4j.model.KvCache.Type.F32);
         }
     }
 
@@ -65,14 +73,14 @@ public final class BtlmModel implements AutoCloseable {
     private final String description;
 
     private BtlmModel(ModelDirectory files, BtlmConfig config, TensorSource source, Parallel pool, Btlm model,
-            Gpt2Tokenizer tokenizer, int contextLength) {
+            Gpt2Tokenizer tokenizer, int contextLength, org.btlm4j.model.KvCache.Type kvType) {
         this.files = files;
         this.config = config;
         this.source = source;
         this.pool = pool;
         this.model = model;
         this.tokenizer = tokenizer;
-        this.generator = new Generator(model, tokenizer, contextLength);
+        this.generator = new Generator(model, tokenizer, contextLength, kvType);
         this.description = source.describe();
     }
 
@@ -107,7 +115,8 @@ public final class BtlmModel implements AutoCloseable {
         try {
             BtlmWeights weights = BtlmWeights.bind(config, source);
             pool = new Parallel(options.threads() == 0 ? Parallel.defaultThreads() : options.threads());
-            return new BtlmModel(files, config, source, pool, new Btlm(config, weights, pool), tokenizer, context);
+            return new BtlmModel(files, config, source, pool, new Btlm(config, weights, pool), tokenizer, context,
+                    options.kvType());
         } catch (RuntimeException e) {
             source.close();
             if (pool != null) {

@@ -25,7 +25,7 @@ public final class Bench {
      *              llama-bench's {@code -d}): decode speed deep into the context
      */
     public record Options(int promptTokens, int genTokens, int reps, int threads, boolean measureLimits, boolean mmap,
-            int depth) {
+            int depth, KvCache.Type kvType) {
     }
 
     /** One run's figures; speeds in tokens/s, bandwidth in GB/s (10^9), FMA in GFLOP/s. */
@@ -51,7 +51,7 @@ public final class Bench {
             }
         }
         long t0 = System.nanoTime();
-        try (BtlmModel model = BtlmModel.load(modelPath, new BtlmModel.Options(o.threads(), 0, o.mmap()))) {
+        try (BtlmModel model = BtlmModel.load(modelPath, new BtlmModel.Options(o.threads(), 0, o.mmap(), o.kvType()))) {
             double loadS = (System.nanoTime() - t0) / 1e9;
             BtlmConfig c = model.config();
             Btlm btlm = model.forwardPass();
@@ -68,7 +68,7 @@ public final class Bench {
                 log.printf("pp%d: warm-up + %d runs%n", o.promptTokens(), o.reps());
                 log.flush();
                 for (int r = -1; r < o.reps(); r++) {
-                    KvCache cache = new KvCache(c, Math.max(o.promptTokens(), 1) + 1);
+                    KvCache cache = new KvCache(c, Math.max(o.promptTokens(), 1) + 1, o.kvType());
                     long s = System.nanoTime();
                     float[] hidden = btlm.forward(prompt, 0, prompt.length, cache, prompt.length);
                     btlm.logits(hidden, prompt.length - 1, 1, logits);
@@ -94,7 +94,7 @@ public final class Bench {
                         o.reps());
                 log.flush();
                 for (int r = -1; r < o.reps(); r++) {
-                    KvCache cache = new KvCache(c, o.depth() + o.genTokens() + 1);
+                    KvCache cache = new KvCache(c, o.depth() + o.genTokens() + 1, o.kvType());
                     if (o.depth() > 0) {
                         cache.fillRandomForBenchmark(o.depth(), 99);
                     }

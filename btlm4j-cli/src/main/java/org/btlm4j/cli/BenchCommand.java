@@ -52,6 +52,9 @@ final class BenchCommand implements Callable<Integer> {
             description = "Start tg with N positions already in the KV cache (default: ${DEFAULT-VALUE}).")
     int depth;
 
+    @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "f32", description = "KV cache: f32 or f16.")
+    String kvType;
+
     @Option(names = {"-r", "--repetitions"}, paramLabel = "R", defaultValue = "3", description = "Runs after the warm-up (default: ${DEFAULT-VALUE}).")
     int reps;
 
@@ -112,7 +115,8 @@ final class BenchCommand implements Callable<Integer> {
         if (depth < 0 || promptTokens + 1 > 8192 || depth + genTokens + 1 > 8192) {
             throw new BtlmException("-p, and -d plus -n, must stay below the context of 8192 tokens");
         }
-        Bench.Result r = Bench.run(path, label, new Bench.Options(promptTokens, genTokens, reps, nThreads, !noLimits, mmap, depth), err);
+        Bench.Result r = Bench.run(path, label, new Bench.Options(promptTokens, genTokens, reps, nThreads, !noLimits, mmap, depth,
+                ModelOptions.kvType(kvType)), err);
         if (json) {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("model", r.model());
@@ -124,6 +128,7 @@ final class BenchCommand implements Callable<Integer> {
             o.put("tg_tok_s", r.tgTokS());
             o.put("tg_stddev", r.tgStddev());
             o.put("depth", depth);
+            o.put("kv_type", kvType.toLowerCase(java.util.Locale.ROOT));
             o.put("load_s", r.loadS());
             o.put("weight_bytes", r.weightBytes());
             o.put("bandwidth_gb_s", nanToNull(r.bandwidthGBs()));

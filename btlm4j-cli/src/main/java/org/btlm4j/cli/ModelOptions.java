@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.btlm4j.BtlmException;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.model.KvCache;
 import picocli.CommandLine.Option;
 
 /** The options every command that loads a model shares: which model, how many threads, --verbose. */
@@ -30,17 +31,29 @@ final class ModelOptions {
                     + "them into memory backed by huge pages (steadier decode speed on some machines).")
     boolean mmap = true;
 
+    @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "f32",
+            description = "KV cache storage: f32 (exact, default) or f16 (half the memory and cache reads).")
+    String kvType = "f32";
+
     @Option(names = "--verbose", description = "Show stack traces and loading details.")
     boolean verbose;
 
     /** Loads the chosen model, saying on stderr which one when it was not named. */
     BtlmModel load(PrintWriter err) {
         Path path = model != null ? model : defaultModel(err);
-        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength, mmap));
+        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType)));
         if (verbose) {
             err.println("btlm: " + m.files().choice() + " — " + m.description() + ", " + m.threads() + " threads");
         }
         return m;
+    }
+
+    static KvCache.Type kvType(String name) {
+        return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+            case "f32" -> KvCache.Type.F32;
+            case "f16" -> KvCache.Type.F16;
+            default -> throw new BtlmException("--kv-type " + name + " is not known (available: f32, f16)");
+        };
     }
 
     /** The official model if a local copy is found, else the bundled demo model. */

@@ -24,11 +24,18 @@ public final class Generator {
     private final Btlm model;
     private final Gpt2Tokenizer tokenizer; // may be null: then only token ids are available
     private final int contextLength;
+    private final KvCache.Type kvType;
 
-    public Generator(Btlm model, Gpt2Tokenizer tokenizer, int contextLength) {
+    public Generator(Btlm model, Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.contextLength = contextLength;
+        this.kvType = kvType;
+    }
+
+    /** A new, empty cache of this generator's context length and type. */
+    public KvCache newCache() {
+        return new KvCache(model.config(), contextLength, kvType);
     }
 
     public int contextLength() {
@@ -49,7 +56,7 @@ public final class Generator {
         if (params.maxNewTokens() == 0) {
             return new GenerationResult(prompt, new int[0], "", FinishReason.LENGTH);
         }
-        KvCache cache = new KvCache(model.config(), contextLength);
+        KvCache cache = newCache();
         int[] context = Arrays.copyOf(prompt, prompt.length + params.maxNewTokens());
         int length = prompt.length;
         float[] hidden = prefill(prompt, cache);
@@ -154,7 +161,7 @@ public final class Generator {
                     + contextLength + " tokens");
         }
         int vocab = model.config().vocabSize();
-        KvCache cache = new KvCache(model.config(), contextLength);
+        KvCache cache = newCache();
         double[] lp = new double[ids.length];
         lp[0] = Double.NaN;
         float[] logits = new float[SCORE_ROWS * vocab];

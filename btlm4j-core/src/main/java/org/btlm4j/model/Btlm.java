@@ -1,6 +1,7 @@
 package org.btlm4j.model;
 
 import org.btlm4j.BtlmException;
+import org.btlm4j.tensor.HalfVectors;
 import org.btlm4j.tensor.Parallel;
 import org.btlm4j.tensor.VectorMath;
 import org.btlm4j.tensor.WeightMatrix;
@@ -163,8 +164,11 @@ public final class Btlm {
         }
         final float scale = qkScale;
         final float[] slopes = weights.slopesUnsafe();
+        final boolean half = cache.type() == KvCache.Type.F16;
         final float[] keys = cache.keys(layer);
         final float[] values = cache.values(layer);
+        final short[] halfKeys = cache.halfKeys(layer);
+        final short[] halfValues = cache.halfValues(layer);
         pool.forRange(nt * nHead, (from, to) -> {
             float[] scores = new float[p + nt];
             for (int item = from; item < to; item++) {
@@ -175,7 +179,11 @@ public final class Btlm {
                 int qOff = t * 3 * e + h * d;
                 java.util.Arrays.fill(scores, 0, n, 0f);
                 for (int k = 0; k < d; k++) {
-                    VectorMath.axpy(qkv[qOff + k], keys, cache.row(h, k), scores, 0, n);
+                    if (half) {
+                        HalfVectors.axpy(qkv[qOff + k], halfKeys, cache.row(h, k), scores, 0, n);
+                    } else {
+                        VectorMath.axpy(qkv[qOff + k], keys, cache.row(h, k), scores, 0, n);
+                    }
                 }
                 float m = slopes == null ? 0f : slopes[h] / c;
                 for (int j = 0; j < n; j++) {
@@ -184,7 +192,8 @@ public final class Btlm {
                 VectorMath.softmaxInPlace(scores, 0, n);
                 int oOff = t * e + h * d;
                 for (int k = 0; k < d; k++) {
-                    out[oOff + k] = VectorMath.dot(scores, 0, values, cache.row(h, k), n);
+                    out[oOff + k] = half ? HalfVectors.dot(scores, 0, halfValues, cache.row(h, k), n)
+                            : VectorMath.dot(scores, 0, values, cache.row(h, k), n);
                 }
             }
         });

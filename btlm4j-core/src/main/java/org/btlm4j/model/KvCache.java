@@ -14,16 +14,43 @@ import org.btlm4j.BtlmException;
 public final class KvCache {
     private static final int CHUNK = 256;
 
+    /** How cached keys and values are stored. */
+    public enum Type {
+        /** float32: exact, 4 bytes per element. */
+        F32(4),
+        /** float16 (IEEE half): half the memory and half the reading per decoded token. */
+        F16(2);
+
+        private final int bytes;
+
+        Type(int bytes) {
+            this.bytes = bytes;
+        }
+
+        public int bytes() {
+            return bytes;
+        }
+    }
+
+    private final Type type;
+
     private final int nLayer;
     private final int nHead;
     private final int headDim;
     private final int maxPositions;
-    private final float[][] keys;
+    private final float[][] keys; // F32
     private final float[][] values;
+    private final short[][] halfKeys; // F16
+    private final short[][] halfValues;
     private int capacity;
     private int length;
 
     public KvCache(BtlmConfig config, int maxPositions) {
+        this(config, maxPositions, Type.F32);
+    }
+
+    public KvCache(BtlmConfig config, int maxPositions, Type type) {
+        this.type = java.util.Objects.requireNonNull(type, "type");
         if (maxPositions <= 0) {
             throw new BtlmException("context length must be positive, got " + maxPositions);
         }
@@ -33,8 +60,20 @@ public final class KvCache {
         this.maxPositions = maxPositions;
         this.keys = new float[nLayer][];
         this.values = new float[nLayer][];
+        this.halfKeys = new short[nLayer][];
+        this.halfValues = new short[nLayer][];
+        release();
+    }
+
+    private void release() {
         Arrays.fill(keys, new float[0]);
         Arrays.fill(values, new float[0]);
+        Arrays.fill(halfKeys, new short[0]);
+        Arrays.fill(halfValues, new short[0]);
+    }
+
+    public Type type() {
+        return type;
     }
 
     /** Positions cached so far (P in spec section 4). */
@@ -54,7 +93,7 @@ public final class KvCache {
 
     /** Bytes currently allocated. */
     public long allocatedBytes() {
-        return 2L * nLayer * nHead * (long) capacity * headDim * Float.BYTES;
+        return 2L * nLayer * nHead * (long) capacity * headDim * type.bytes();
     }
 
     /** Makes room for {@code count} more positions, growing in chunks. */
@@ -69,29 +108,43 @@ public final class KvCache {
         }
         int newCapacity = (int) Math.min(maxPositions, Math.max(needed, Math.max(CHUNK, (long) capacity * 2)));
         newCapacity = (int) Math.min(maxPositions, ((long) newCapacity + CHUNK - 1) / CHUNK * CHUNK);
+        int size = Math.multiplyExact(nHead * headDim, newCapacity);
         for (int l = 0; l < nLayer; l++) {
-            keys[l] = regrow(keys[l], newCapacity);
-            values[l] = regrow(values[l], newCapacity);
+            if (type == Type.F32) {
+                keys[l] = regrow(keys[l], new float[size], newCapacity);
+                values[l] = regrow(values[l], new float[size], newCapacity);
+            } else {
+                halfKeys[l] = regrow(halfKeys[l], new short[size], newCapacity);
+                halfValues[l] = regrow(halfValues[l], new short[size], newCapacity);
+            }
         }
         capacity = newCapacity;
     }
 
-    private float[] regrow(float[] old, int newCapacity) {
-        float[] grown = new float[Math.multiplyExact(Math.multiplyExact(nHead * headDim, newCapacity), 1)];
+    private <A> A regrow(A old, A grown, int newCapacity) {
         for (int row = 0; row < nHead * headDim; row++) {
             System.arraycopy(old, row * capacity, grown, row * newCapacity, length);
         }
         return grown;
     }
 
-    /** Keys of {@code layer}: dimension d of head h at position j is at {@link #row}(h, d) + j. */
+    /** F32 keys of {@code layer}: dimension d of head h at position j is at {@link #row}(h, d) + j. */
     float[] keys(int layer) {
         return keys[layer];
     }
 
-    /** Values of {@code layer}, laid out as the keys. */
+    /** F32 values of {@code layer}, laid out as the keys. */
     float[] values(int layer) {
         return values[layer];
+    }
+
+    /** F16 keys of {@code layer}, laid out as {@link #keys}. */
+    short[] halfKeys(int layer) {
+        return halfKeys[layer];
+    }
+
+    short[] halfValues(int layer) {
+        return halfValues[layer];
     }
 
     /** Start of the run of positions of dimension {@code d} of head {@code h}. */
@@ -101,12 +154,21 @@ public final class KvCache {
 
     /** Writes the key and value of one head at {@code position} (headDim elements each). */
     void store(int layer, int head, int position, float[] k, int kOff, float[] v, int vOff) {
-        float[] kl = keys[layer];
-        float[] vl = values[layer];
         int base = head * headDim * capacity + position;
-        for (int d = 0; d < headDim; d++) {
-            kl[base + d * capacity] = k[kOff + d];
-            vl[base + d * capacity] = v[vOff + d];
+        if (type == Type.F32) {
+            float[] kl = keys[layer];
+            float[] vl = values[layer];
+            for (int d = 0; d < headDim; d++) {
+                kl[base + d * capacity] = k[kOff + d];
+                vl[base + d * capacity] = v[vOff + d];
+            }
+        } else {
+            short[] kl = halfKeys[layer];
+            short[] vl = halfValues[layer];
+            for (int d = 0; d < headDim; d++) {
+                kl[base + d * capacity] = Float.floatToFloat16(k[kOff + d]);
+                vl[base + d * capacity] = Float.floatToFloat16(v[vOff + d]);
+            }
         }
     }
 
@@ -127,8 +189,7 @@ public final class KvCache {
     public void clear() {
         length = 0;
         capacity = 0;
-        Arrays.fill(keys, new float[0]);
-        Arrays.fill(values, new float[0]);
+        release();
     }
 
     /**
@@ -146,8 +207,15 @@ public final class KvCache {
         for (int l = 0; l < nLayer; l++) {
             for (int row = 0; row < nHead * headDim; row++) {
                 for (int j = 0; j < positions; j++) {
-                    keys[l][row * capacity + j] = (float) r.nextDouble(-1, 1);
-                    values[l][row * capacity + j] = (float) r.nextDouble(-1, 1);
+                    float k = (float) r.nextDouble(-1, 1);
+                    float v = (float) r.nextDouble(-1, 1);
+                    if (type == Type.F32) {
+                        keys[l][row * capacity + j] = k;
+                        values[l][row * capacity + j] = v;
+                    } else {
+                        halfKeys[l][row * capacity + j] = Float.floatToFloat16(k);
+                        halfValues[l][row * capacity + j] = Float.floatToFloat16(v);
+                    }
                 }
             }
         }
