@@ -101,7 +101,7 @@ public final class BtlmModel implements AutoCloseable {
             throw new BtlmException("learned position embeddings cover only n_positions " + config.nPositions()
                     + " positions; a context of " + context + " is not possible");
         }
-        Gpt2Tokenizer tokenizer = loadTokenizer(files);
+        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.fromDirectory(files.directory()).orElse(null);
         TensorSource source = files.openWeights();
         if (!options.mmap()) {
             TensorSource mapped = source;
@@ -124,17 +124,6 @@ public final class BtlmModel implements AutoCloseable {
             }
             throw e;
         }
-    }
-
-    private static Gpt2Tokenizer loadTokenizer(ModelDirectory files) {
-        if (files.tokenizerJson().isPresent()) {
-            return Gpt2Tokenizer.fromTokenizerJson(files.tokenizerJson().get());
-        }
-        if (files.vocabAndMerges().isPresent()) {
-            Path[] vm = files.vocabAndMerges().get();
-            return Gpt2Tokenizer.fromVocabAndMerges(vm[0], vm[1]);
-        }
-        return null;
     }
 
     public BtlmConfig config() {

@@ -18,15 +18,7 @@ final class TokenizerLoader {
         if (!Files.exists(path)) {
             throw new BtlmException(path + ": no such file or directory");
         }
-        Path tj = dir.resolve("tokenizer.json");
-        if (Files.isRegularFile(tj)) {
-            return Gpt2Tokenizer.fromTokenizerJson(tj);
-        }
-        Path v = dir.resolve("vocab.json");
-        Path m = dir.resolve("merges.txt");
-        if (Files.isRegularFile(v) && Files.isRegularFile(m)) {
-            return Gpt2Tokenizer.fromVocabAndMerges(v, m);
-        }
-        throw new BtlmException(dir + ": no tokenizer files (tokenizer.json, or vocab.json and merges.txt)");
+        return Gpt2Tokenizer.fromDirectory(dir).orElseThrow(() ->
+                new BtlmException(dir + ": no tokenizer files (tokenizer.json, or vocab.json and merges.txt)"));
     }
 }

@@ -2,12 +2,11 @@ package org.btlm4j.checkpoint;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Optional;
 
 /**
- * Finds the files of a model: {@code config.json}, the weights (safetensors preferred over
- * PyTorch {@code .bin} when both are present, single or sharded) and the tokenizer files
- * ({@code tokenizer.json}, else {@code vocab.json} + {@code merges.txt}).
+ * Finds the files of a model: {@code config.json} and the weights (safetensors preferred over
+ * PyTorch {@code .bin} when both are present, single or sharded). The tokenizer files sit beside
+ * them ({@code Gpt2Tokenizer.fromDirectory}).
  *
  * <p>{@code path} may be the model directory or one weights file inside it.
  */
@@ -119,18 +118,5 @@ public final class ModelDirectory {
     /** Which weights were chosen and why, e.g. for a note on stderr. */
     public String choice() {
         return choice;
-    }
-
-    /** {@code tokenizer.json} if present. */
-    public Optional<Path> tokenizerJson() {
-        Path p = directory.resolve("tokenizer.json");
-        return Files.isRegularFile(p) ? Optional.of(p) : Optional.empty();
-    }
-
-    /** {@code vocab.json} and {@code merges.txt} if both are present. */
-    public Optional<Path[]> vocabAndMerges() {
-        Path v = directory.resolve("vocab.json");
-        Path m = directory.resolve("merges.txt");
-        return Files.isRegularFile(v) && Files.isRegularFile(m) ? Optional.of(new Path[] {v, m}) : Optional.empty();
     }
 }

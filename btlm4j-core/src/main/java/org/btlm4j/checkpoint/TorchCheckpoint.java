@@ -1,16 +1,9 @@
 package org.btlm4j.checkpoint;
 
-import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -43,13 +36,13 @@ public final class TorchCheckpoint implements TensorSource {
     static final long MAX_PICKLE_BYTES = 1L << 30;
 
     private final String fileName;
-    private final Arena arena;
+    private final MappedFile file;
     private final Map<String, TensorInfo> tensors;
     private boolean closed;
 
-    private TorchCheckpoint(String fileName, Arena arena, Map<String, TensorInfo> tensors) {
+    private TorchCheckpoint(String fileName, MappedFile file, Map<String, TensorInfo> tensors) {
         this.fileName = fileName;
-        this.arena = arena;
+        this.file = file;
         this.tensors = tensors;
     }
 
@@ -62,37 +55,21 @@ public final class TorchCheckpoint implements TensorSource {
     public static TorchCheckpoint open(Path file) {
         String source = file.toString();
         Path name = file.getFileName();
-        if (Files.isDirectory(file)) {
-            throw new CheckpointException(source + ": is a directory, expected a torch.save file");
-        }
-        Arena arena = Arena.ofShared();
+        MappedFile file0 = MappedFile.map(file); // names the file: not found, a directory, unreadable
         try {
-            MemorySegment mapped;
-            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-                long size = channel.size();
-                if (size < 4) {
-                    throw new CheckpointException(source + ": file of " + size
-                            + " bytes is too short to be a PyTorch checkpoint");
-                }
-                mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            MemorySegment mapped = file0.segment();
+            if (mapped.byteSize() < 4) {
+                throw new CheckpointException(source + ": file of " + mapped.byteSize()
+                        + " bytes is too short to be a PyTorch checkpoint");
             }
             Map<String, TensorInfo> tensors = new Reader(mapped, source).read();
-            return new TorchCheckpoint(name == null ? source : name.toString(), arena, tensors);
+            return new TorchCheckpoint(name == null ? source : name.toString(), file0, tensors);
         } catch (CheckpointException e) {
-            arena.close();
+            file0.close();
             throw e;
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new CheckpointException(source + ": file not found", e);
-        } catch (AccessDeniedException e) {
-            arena.close();
-            throw new CheckpointException(source + ": permission denied", e);
-        } catch (IOException e) {
-            arena.close();
-            throw new CheckpointException(source + ": cannot read: " + e, e);
         } catch (RuntimeException e) {
             // a safety net: every problem of a file should already be a CheckpointException
-            arena.close();
+            file0.close();
             throw new CheckpointException(source + ": malformed PyTorch checkpoint (" + e + ")", e);
         }
     }
@@ -112,7 +89,7 @@ public final class TorchCheckpoint implements TensorSource {
     public synchronized void close() {
         if (!closed) {
             closed = true;
-            arena.close();
+            file.close();
         }
     }
 

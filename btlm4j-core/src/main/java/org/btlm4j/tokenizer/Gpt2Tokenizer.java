@@ -67,6 +67,23 @@ public final class Gpt2Tokenizer {
     }
 
     /**
+     * The tokenizer of a model directory: {@code tokenizer.json} when present, else
+     * {@code vocab.json} + {@code merges.txt}; empty when the directory has neither.
+     */
+    public static java.util.Optional<Gpt2Tokenizer> fromDirectory(Path dir) {
+        Path json = dir.resolve("tokenizer.json");
+        if (java.nio.file.Files.isRegularFile(json)) {
+            return java.util.Optional.of(fromTokenizerJson(json));
+        }
+        Path vocab = dir.resolve("vocab.json");
+        Path merges = dir.resolve("merges.txt");
+        if (java.nio.file.Files.isRegularFile(vocab) && java.nio.file.Files.isRegularFile(merges)) {
+            return java.util.Optional.of(fromVocabAndMerges(vocab, merges));
+        }
+        return java.util.Optional.empty();
+    }
+
+    /**
      * Loads a Hugging Face {@code tokenizer.json} with a BPE model (merges written either as
      * "A B" strings or as [A, B] arrays) and its {@code added_tokens}.
      *
