@@ -6,7 +6,8 @@ import java.util.Arrays;
 /**
  * One named tensor of a checkpoint: its element type, its shape (row-major, contiguous) and a
  * view of exactly its bytes in the (usually memory-mapped) file. Little-endian, as every supported
- * format stores it.
+ * format stores it. Block-quantized types pad the last dimension to whole blocks
+ * ({@link DType#byteSize}).
  *
  * @param source the file it came from, for error messages
  */
@@ -14,8 +15,9 @@ public record TensorInfo(String name, DType dtype, long[] shape, MemorySegment d
 
     public TensorInfo {
         shape = shape.clone();
-        long n = elementCountOf(shape, name, source);
-        if (Math.multiplyHigh(n, dtype.bytes()) != 0 || n * dtype.bytes() != data.byteSize()) {
+        elementCountOf(shape, name, source);
+        long bytes = dtype.byteSize(shape);
+        if (bytes < 0 || bytes != data.byteSize()) {
             throw new CheckpointException(source + ": tensor " + name + " has shape " + Arrays.toString(shape)
                     + " of " + dtype + " but " + data.byteSize() + " bytes of data");
         }

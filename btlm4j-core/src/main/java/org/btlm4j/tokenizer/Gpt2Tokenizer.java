@@ -103,6 +103,32 @@ public final class Gpt2Tokenizer {
         return TokenizerFiles.fromVocabAndMerges(vocabJson, mergesTxt);
     }
 
+    /**
+     * Builds the tokenizer from a token list (index = id, byte-level strings as in vocab.json) and
+     * "A B" merge rules in rank order: the form GGUF files carry ({@code tokenizer.ggml.*}).
+     *
+     * @param where names the source in error messages
+     */
+    public static Gpt2Tokenizer fromTokensAndMerges(java.util.List<String> tokens, java.util.List<String> merges,
+            String where) {
+        return TokenizerFiles.fromTokensAndMerges(tokens, merges, where);
+    }
+
+    /** The merge rules in rank order as "A B" strings (for writing them elsewhere, e.g. GGUF). */
+    public java.util.List<String> mergeRules() {
+        int[][] pairs = merges.pairsByRank();
+        java.util.List<String> rules = new java.util.ArrayList<>(pairs.length);
+        for (int[] p : pairs) {
+            rules.add(idToText[p[0]] + " " + idToText[p[1]]);
+        }
+        return rules;
+    }
+
+    /** Every token's vocabulary string by id (null where an id is unassigned). */
+    public java.util.List<String> tokenStrings() {
+        return java.util.Collections.unmodifiableList(java.util.Arrays.asList(idToText.clone()));
+    }
+
     /** Encodes like HF {@code encode(text)}: added/special tokens in the text become their ids. */
     public int[] encode(String text) {
         requireText(text);

@@ -77,4 +77,25 @@ final class MergeTable {
     static int merged(long entry) {
         return (int) entry;
     }
+
+    /**
+     * The rules as {left, right} id pairs in rank order (duplicated pairs, which keep their last
+     * rank, leave no gap: ranks are compacted).
+     */
+    int[][] pairsByRank() {
+        long[] order = new long[size];
+        int n = 0;
+        for (int slot = 0; slot < keys.length; slot++) {
+            if (keys[slot] != EMPTY) {
+                order[n++] = ((long) rank(values[slot]) << 32) | slot;
+            }
+        }
+        Arrays.sort(order, 0, n);
+        int[][] pairs = new int[n][];
+        for (int i = 0; i < n; i++) {
+            long k = keys[(int) order[i]];
+            pairs[i] = new int[] {(int) (k >>> 32), (int) k};
+        }
+        return pairs;
+    }
 }

@@ -55,6 +55,42 @@ final class TokenizerFiles {
         return build(vocab, merges, added, false, vocabJson.toString());
     }
 
+    /**
+     * From a token list (index = id) and "A B" merge rules, as GGUF's {@code tokenizer.ggml.tokens}
+     * and {@code tokenizer.ggml.merges} hold them; {@code <|endoftext|>} becomes special as with
+     * vocab.json.
+     */
+    static Gpt2Tokenizer fromTokensAndMerges(List<String> tokens, List<String> mergeRules, String where) {
+        if (tokens.isEmpty()) {
+            throw new BtlmException(where + ": the token list is empty");
+        }
+        if (tokens.size() > MAX_ID) {
+            throw new BtlmException(where + ": " + tokens.size() + " tokens is too many");
+        }
+        Map<String, Integer> vocab = new java.util.LinkedHashMap<>();
+        for (int id = 0; id < tokens.size(); id++) {
+            if (vocab.put(tokens.get(id), id) != null) {
+                throw new BtlmException(where + ": token " + quote(tokens.get(id)) + " appears twice");
+            }
+        }
+        List<Merge> merges = new ArrayList<>(mergeRules.size());
+        for (int i = 0; i < mergeRules.size(); i++) {
+            String m = mergeRules.get(i);
+            int space = m.indexOf(' ');
+            if (space <= 0 || space == m.length() - 1 || m.indexOf(' ', space + 1) >= 0) {
+                throw new BtlmException(where + ": merge " + i + ": expected two tokens separated by a space, got "
+                        + quote(m));
+            }
+            merges.add(new Merge(m.substring(0, space), m.substring(space + 1), where + ": merge " + i));
+        }
+        List<AddedToken> added = new ArrayList<>();
+        Integer eos = vocab.get("<|endoftext|>");
+        if (eos != null) {
+            added.add(new AddedToken(eos, "<|endoftext|>", true, false, false));
+        }
+        return build(vocab, merges, added, false, where);
+    }
+
     static Gpt2Tokenizer fromTokenizerJson(Path tokenizerJson) {
         requirePath(tokenizerJson, "tokenizer.json");
         String file = tokenizerJson.toString();
