@@ -4,7 +4,6 @@ import org.btlm4j.BtlmException;
 import org.btlm4j.tensor.HalfVectors;
 import org.btlm4j.tensor.Parallel;
 import org.btlm4j.tensor.VectorMath;
-import org.btlm4j.tensor.WeightMatrix;
 
 /**
  * The BTLM forward pass, step by step as spec section 4 writes it. One instance is immutable and
@@ -128,9 +127,9 @@ public final class Btlm {
         }
     }
 
-    private void linear(WeightMatrix w, float[] bias, float[] in, int nt, float[] out) {
-        w.multiply(pool, in, nt, out);
-        VectorMath.addBias(out, nt, w.cols(), bias);
+    private void linear(Linear w, float[] bias, float[] in, int nt, float[] out) {
+        w.apply(pool, in, nt, out);
+        VectorMath.addBias(out, nt, w.out(), bias);
     }
 
     private void storeKeysValues(KvCache cache, int layer, float[] qkv, int nt, int p) {

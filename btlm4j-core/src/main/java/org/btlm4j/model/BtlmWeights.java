@@ -21,12 +21,12 @@ public final class BtlmWeights {
     /** One transformer block: {@code transformer.h.N.*}. */
     public record Layer(
             float[] ln1Weight, float[] ln1Bias,
-            WeightMatrix cAttn, float[] cAttnBias, // [n_embd, 3·n_embd]: output [q | k | v]
-            WeightMatrix attnCProj, float[] attnCProjBias, // [n_embd, n_embd]
+            Linear cAttn, float[] cAttnBias, // n_embd → 3·n_embd: output [q | k | v]
+            Linear attnCProj, float[] attnCProjBias, // n_embd → n_embd
             float[] ln2Weight, float[] ln2Bias,
-            WeightMatrix cFc, float[] cFcBias, // [n_embd, n_inner]
-            WeightMatrix cFc2, float[] cFc2Bias, // [n_embd, n_inner], the SiLU branch (null with gelu_new)
-            WeightMatrix mlpCProj, float[] mlpCProjBias) { // [n_inner, n_embd]
+            Linear cFc, float[] cFcBias, // n_embd → n_inner
+            Linear cFc2, float[] cFc2Bias, // n_embd → n_inner, the SiLU branch (null with gelu_new)
+            Linear mlpCProj, float[] mlpCProjBias) { // n_inner → n_embd
     }
 
     private final WeightMatrix wte; // [vocab, n_embd]
@@ -54,9 +54,19 @@ public final class BtlmWeights {
         this.bytes = bytes;
     }
 
-    /** Binds and checks every tensor the config calls for; extra tensors are ignored. */
+    /** Binds and checks every tensor of an HF checkpoint (Conv1D [in, out] linear weights). */
     public static BtlmWeights bind(BtlmConfig config, TensorSource source) {
-        Binder b = new Binder(source);
+        return bind(config, source, false);
+    }
+
+    /**
+     * Binds and checks every tensor the config calls for; extra tensors are ignored.
+     *
+     * @param linearOutIn whether linear weights are stored [out, in] (btlm4j's GGUF files) instead
+     *                    of GPT-2's Conv1D [in, out]
+     */
+    public static BtlmWeights bind(BtlmConfig config, TensorSource source, boolean linearOutIn) {
+        Binder b = new Binder(source, linearOutIn);
         int e = config.nEmbd();
         int inner = config.nInner();
         WeightMatrix wte = b.matrix("transformer.wte.weight", config.vocabSize(), e);
@@ -79,13 +89,13 @@ public final class BtlmWeights {
             boolean swiglu = config.activation() == BtlmConfig.Activation.SWIGLU;
             layers[l] = new Layer(
                     b.vector(p + "ln_1.weight", e), b.vector(p + "ln_1.bias", e),
-                    b.matrix(p + "attn.c_attn.weight", e, 3 * e), b.vector(p + "attn.c_attn.bias", 3 * e),
-                    b.matrix(p + "attn.c_proj.weight", e, e), b.vector(p + "attn.c_proj.bias", e),
+                    b.linear(p + "attn.c_attn.weight", e, 3 * e), b.vector(p + "attn.c_attn.bias", 3 * e),
+                    b.linear(p + "attn.c_proj.weight", e, e), b.vector(p + "attn.c_proj.bias", e),
                     b.vector(p + "ln_2.weight", e), b.vector(p + "ln_2.bias", e),
-                    b.matrix(p + "mlp.c_fc.weight", e, inner), b.vector(p + "mlp.c_fc.bias", inner),
-                    swiglu ? b.matrix(p + "mlp.c_fc2.weight", e, inner) : null,
+                    b.linear(p + "mlp.c_fc.weight", e, inner), b.vector(p + "mlp.c_fc.bias", inner),
+                    swiglu ? b.linear(p + "mlp.c_fc2.weight", e, inner) : null,
                     swiglu ? b.vector(p + "mlp.c_fc2.bias", inner) : null,
-                    b.matrix(p + "mlp.c_proj.weight", inner, e), b.vector(p + "mlp.c_proj.bias", e));
+                    b.linear(p + "mlp.c_proj.weight", inner, e), b.vector(p + "mlp.c_proj.bias", e));
         }
         float[] lnFW = b.vector("transformer.ln_f.weight", e);
         float[] lnFB = b.vector("transformer.ln_f.bias", e);
@@ -146,11 +156,13 @@ public final class BtlmWeights {
     private static final class Binder {
         private final TensorSource source;
         private final Map<String, TensorInfo> tensors;
+        private final boolean linearOutIn;
         private long bytes;
 
-        Binder(TensorSource source) {
+        Binder(TensorSource source, boolean linearOutIn) {
             this.source = source;
             this.tensors = source.tensors();
+            this.linearOutIn = linearOutIn;
         }
 
         private TensorInfo get(String name, long... shape) {
@@ -163,9 +175,12 @@ public final class BtlmWeights {
                         + " (expected F32, F16 or BF16)");
             }
             long[] s = t.shape();
-            // A vector may be stored as [n] or, like the slopes, [n, 1].
+            // A vector may be stored as [n] or, like the slopes, [n, 1]; a block-quantized matrix
+            // may state its last dimension padded to whole blocks (GGUF requires it).
             boolean ok = Arrays.equals(s, shape)
-                    || shape.length == 1 && s.length == 2 && s[0] == shape[0] && s[1] == 1;
+                    || shape.length == 1 && s.length == 2 && s[0] == shape[0] && s[1] == 1
+                    || t.dtype().isQuantized() && shape.length == 2 && s.length == 2 && s[0] == shape[0]
+                            && s[1] == (shape[1] + t.dtype().blockSize() - 1) / t.dtype().blockSize() * t.dtype().blockSize();
             if (!ok) {
                 throw new CheckpointException(source.describe() + ": tensor " + name + " has shape "
                         + t.shapeString() + ", expected " + Arrays.toString(shape) + " from config.json");
@@ -175,7 +190,15 @@ public final class BtlmWeights {
         }
 
         WeightMatrix matrix(String name, long rows, long cols) {
-            return WeightMatrix.of(get(name, rows, cols));
+            TensorInfo t = get(name, rows, cols);
+            if (t.dim(1) != cols) { // padded quantized rows: the same bytes, seen at their true width
+                t = new TensorInfo(t.name(), t.dtype(), new long[] {rows, cols}, t.data(), t.source());
+            }
+            return WeightMatrix.of(t);
+        }
+
+        Linear linear(String name, long in, long out) {
+            return linearOutIn ? new Linear(matrix(name, out, in), true) : new Linear(matrix(name, in, out), false);
         }
 
         float[] vector(String name, int length) {
