@@ -91,7 +91,16 @@ public final class BtlmModel implements AutoCloseable {
 
     public static BtlmModel load(Path path, Options options) {
         ModelDirectory files = ModelDirectory.locate(path);
+        if (files.format() == ModelDirectory.WeightsFormat.GGUF) {
+            return loadGguf(files, options);
+        }
         BtlmConfig config = BtlmConfig.read(files.config());
+        int context = contextFor(config, options);
+        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.fromDirectory(files.directory()).orElse(null);
+        return assemble(files, config, tokenizer, files.openWeights(), false, options, context);
+    }
+
+    private static int contextFor(BtlmConfig config, Options options) {
         int context = options.contextLength() == 0 ? config.nPositions() : options.contextLength();
         if (context > config.nPositions() && config.alibiScaling() == null) {
             throw new BtlmException("a context of " + context + " tokens exceeds n_positions " + config.nPositions()
@@ -101,8 +110,60 @@ public final class BtlmModel implements AutoCloseable {
             throw new BtlmException("learned position embeddings cover only n_positions " + config.nPositions()
                     + " positions; a context of " + context + " is not possible");
         }
-        Gpt2Tokenizer tokenizer = Gpt2Tokenizer.fromDirectory(files.directory()).orElse(null);
-        TensorSource source = files.openWeights();
+        return context;
+    }
+
+    /** A btlm4j GGUF file: config, tokenizer and [out, in] weights all in the one file. */
+    private static BtlmModel loadGguf(ModelDirectory files, Options options) {
+        org.btlm4j.checkpoint.GgufFile gguf = org.btlm4j.checkpoint.GgufFile.open(files.weights());
+        try {
+            String where = files.weights().getFileName().toString();
+            Object arch = gguf.metadata().get("general.architecture");
+            Object configJson = gguf.metadata().get(org.btlm4j.convert.GgufExport.CONFIG_KEY);
+            if (!"btlm".equals(arch) || !(configJson instanceof String)) {
+                throw new BtlmException(where + ": a GGUF file of architecture " + arch + " without btlm4j's "
+                        + org.btlm4j.convert.GgufExport.CONFIG_KEY + " metadata; only GGUF files written by "
+                        + "'btlm quantize' can be loaded");
+            }
+            if (!org.btlm4j.convert.GgufExport.LAYOUT_OUT_IN.equals(
+                    gguf.metadata().get(org.btlm4j.convert.GgufExport.LAYOUT_KEY))) {
+                throw new BtlmException(where + ": unknown linear weight layout "
+                        + gguf.metadata().get(org.btlm4j.convert.GgufExport.LAYOUT_KEY));
+            }
+            BtlmConfig config;
+            try {
+                config = BtlmConfig.parse((com.fasterxml.jackson.databind.node.ObjectNode)
+                        new com.fasterxml.jackson.databind.ObjectMapper().readTree((String) configJson));
+            } catch (com.fasterxml.jackson.core.JsonProcessingException | ClassCastException e) {
+                throw new BtlmException(where + ": " + org.btlm4j.convert.GgufExport.CONFIG_KEY + " is not a JSON object");
+            } catch (BtlmException e) {
+                throw new BtlmException(where + ": " + e.getMessage());
+            }
+            Gpt2Tokenizer tokenizer = null;
+            if (gguf.metadata().get("tokenizer.ggml.tokens") instanceof java.util.List<?> tokens
+                    && gguf.metadata().get("tokenizer.ggml.merges") instanceof java.util.List<?> merges) {
+                tokenizer = Gpt2Tokenizer.fromTokensAndMerges(strings(tokens, where), strings(merges, where), where);
+            }
+            return assemble(files, config, tokenizer, gguf, true, options, contextFor(config, options));
+        } catch (RuntimeException e) {
+            gguf.close();
+            throw e;
+        }
+    }
+
+    private static java.util.List<String> strings(java.util.List<?> list, String where) {
+        java.util.List<String> out = new java.util.ArrayList<>(list.size());
+        for (Object o : list) {
+            if (!(o instanceof String s)) {
+                throw new BtlmException(where + ": tokenizer metadata holds a non-string entry");
+            }
+            out.add(s);
+        }
+        return out;
+    }
+
+    private static BtlmModel assemble(ModelDirectory files, BtlmConfig config, Gpt2Tokenizer tokenizer,
+            TensorSource source, boolean linearOutIn, Options options, int context) {
         if (!options.mmap()) {
             TensorSource mapped = source;
             try {
@@ -113,7 +174,7 @@ public final class BtlmModel implements AutoCloseable {
         }
         Parallel pool = null;
         try {
-            BtlmWeights weights = BtlmWeights.bind(config, source);
+            BtlmWeights weights = BtlmWeights.bind(config, source, linearOutIn);
             pool = new Parallel(options.threads() == 0 ? Parallel.defaultThreads() : options.threads());
             return new BtlmModel(files, config, source, pool, new Btlm(config, weights, pool), tokenizer, context,
                     options.kvType());

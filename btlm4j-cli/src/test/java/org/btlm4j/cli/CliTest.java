@@ -196,4 +196,21 @@ class CliTest {
             assertFalse(r.err().contains("\tat "), r.err());
         }
     }
+
+    @Test
+    void quantizeWritesAGgufThatGenerateAccepts(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("demo-q8_0.gguf");
+        Run q = run("quantize", "-m", DEMO.toString(), "--type", "q8_0", "-o", out.toString());
+        assertEquals(0, q.code(), q.err());
+        assertTrue(Files.size(out) > 0);
+        Run g = run("generate", "-m", out.toString(), "-p", "And God said", "-n", "24");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().startsWith(" unto him, Behold"), g.out());
+        Run again = run("quantize", "-m", DEMO.toString(), "--type", "q8_0", "-o", out.toString());
+        assertEquals(2, again.code());
+        assertTrue(again.err().contains("exists"), again.err());
+        Run bad = run("quantize", "-m", DEMO.toString(), "--type", "q3_k", "-o", tmp.resolve("x.gguf").toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("q3_k is not known"), bad.err());
+    }
 }

@@ -15,7 +15,7 @@ public final class ModelDirectory {
     /** The kinds of weight files we read. */
     public enum WeightsFormat {
         SAFETENSORS("safetensors"), SAFETENSORS_SHARDED("sharded safetensors"),
-        PYTORCH("PyTorch .bin"), PYTORCH_SHARDED("sharded PyTorch .bin");
+        PYTORCH("PyTorch .bin"), PYTORCH_SHARDED("sharded PyTorch .bin"), GGUF("GGUF");
 
         private final String label;
 
@@ -49,6 +49,10 @@ public final class ModelDirectory {
             throw new CheckpointException(path + ": no such file or directory");
         }
         Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
+        if (!Files.isDirectory(path) && path.getFileName().toString().endsWith(".gguf")) {
+            // A GGUF file carries its config and tokenizer in its metadata.
+            return new ModelDirectory(dir, null, path, WeightsFormat.GGUF, "using " + path.getFileName() + " (GGUF)");
+        }
         Path config = dir.resolve("config.json");
         if (!Files.isRegularFile(config)) {
             throw new CheckpointException(dir + ": no config.json (is this a model directory?)");
@@ -96,6 +100,7 @@ public final class ModelDirectory {
             case SAFETENSORS_SHARDED -> ShardedCheckpoint.open(weights, SafetensorsFile::open);
             case PYTORCH -> TorchCheckpoint.open(weights);
             case PYTORCH_SHARDED -> ShardedCheckpoint.open(weights, TorchCheckpoint::open);
+            case GGUF -> GgufFile.open(weights);
         };
     }
 
@@ -103,6 +108,7 @@ public final class ModelDirectory {
         return directory;
     }
 
+    /** {@code config.json}; null for a GGUF file, whose metadata holds the config. */
     public Path config() {
         return config;
     }

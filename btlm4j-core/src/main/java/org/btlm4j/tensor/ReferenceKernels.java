@@ -21,14 +21,42 @@ public final class ReferenceKernels {
     private ReferenceKernels() {
     }
 
-    /** Element {@code i} (row-major index) of a F32, F16 or BF16 tensor as a float. */
+    /**
+     * Element {@code i} (row-major index over the logical shape) of a F32, F16, BF16, Q8_0 or Q4_0
+     * tensor as a float; the quantized types are dequantized by {@link #dequantize}.
+     */
     public static float element(TensorInfo t, long i) {
         final MemorySegment d = t.data();
         return switch (t.dtype()) {
             case F32 -> d.get(FLOAT_LE, i * 4);
             case F16 -> Float.float16ToFloat(d.get(SHORT_LE, i * 2));
             case BF16 -> Float.intBitsToFloat(d.get(SHORT_LE, i * 2) << 16);
+            case Q8_0, Q4_0 -> {
+                final long cols = t.rank() == 0 ? 1 : t.dim(t.rank() - 1);
+                final long rowBytes = (cols + 31) / 32 * t.dtype().blockBytes();
+                yield dequantize(t.dtype(), d, i / cols * rowBytes, (int) (i % cols));
+            }
             default -> throw new BtlmException("tensor " + t.name() + " has unsupported type " + t.dtype());
+        };
+    }
+
+    /**
+     * Element {@code c} of the quantized row that starts at byte {@code rowOffset} of {@code d},
+     * straight from ggml's block layouts: block c/32 at rowOffset + (c/32)·blockBytes, an fp16
+     * scale d (little-endian) first; Q8_0: w = d·(int8) qs[j]; Q4_0: w = d·(q − 8) with q the low
+     * nibble of qs[j] for j &lt; 16 and the high nibble of qs[j − 16] otherwise (j = c mod 32).
+     */
+    public static float dequantize(org.btlm4j.checkpoint.DType type, MemorySegment d, long rowOffset, int c) {
+        final long block = rowOffset + (long) (c / 32) * type.blockBytes();
+        final int j = c % 32;
+        final float scale = Float.float16ToFloat(d.get(SHORT_LE, block));
+        return switch (type) {
+            case Q8_0 -> scale * d.get(ValueLayout.JAVA_BYTE, block + 2 + j);
+            case Q4_0 -> {
+                final int b = d.get(ValueLayout.JAVA_BYTE, block + 2 + j % 16) & 0xFF;
+                yield scale * ((j < 16 ? b & 0xF : b >>> 4) - 8);
+            }
+            default -> throw new IllegalArgumentException("not a quantized type: " + type);
         };
     }
 

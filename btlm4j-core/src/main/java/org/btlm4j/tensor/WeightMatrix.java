@@ -32,7 +32,7 @@ import org.btlm4j.checkpoint.TensorInfo;
  *
  * <p>Instances are immutable and may be used from several threads at once.
  */
-public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matrix {
+public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matrix, Q8_0Matrix, Q4_0Matrix {
 
     static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
     /** Ints with as many lanes as {@link #FLOATS}: the intermediate of half-precision conversion. */
@@ -79,7 +79,7 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
     }
 
     /**
-     * Wraps a rank-2 tensor of F32, F16 or BF16 without copying it.
+     * Wraps a rank-2 tensor of F32, F16, BF16, Q8_0 or Q4_0 without copying it.
      *
      * @throws BtlmException naming the tensor if it has another rank or type, or a dimension too
      *                       large for an int
@@ -100,8 +100,10 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
             case F32 -> new F32Matrix(t.name(), rows, cols, t.data());
             case F16 -> new F16Matrix(t.name(), rows, cols, t.data());
             case BF16 -> new BF16Matrix(t.name(), rows, cols, t.data());
+            case Q8_0 -> new Q8_0Matrix(t.name(), rows, cols, t.data());
+            case Q4_0 -> new Q4_0Matrix(t.name(), rows, cols, t.data());
             default -> throw new BtlmException("tensor " + t.name() + " in " + t.source() + " has type " + t.dtype()
-                    + "; weight matrices must be F32, F16 or BF16");
+                    + "; weight matrices must be F32, F16, BF16, Q8_0 or Q4_0");
         };
     }
 

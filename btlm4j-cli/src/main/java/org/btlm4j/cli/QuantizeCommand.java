@@ -1,0 +1,73 @@
+package org.btlm4j.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.btlm4j.BtlmException;
+import org.btlm4j.checkpoint.DType;
+import org.btlm4j.convert.GgufExport;
+import org.btlm4j.tensor.Parallel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Write a model as a GGUF file with Q8_0/Q4_0 (or F32/F16/BF16) weights; -m accepts the result.")
+final class QuantizeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "DIR", required = true, description = "The model to convert.")
+    Path model;
+
+    @Option(names = "--type", paramLabel = "TYPE", required = true, description = "q8_0, q4_0, f16, bf16 or f32.")
+    String type;
+
+    @Option(names = "--embedding-type", paramLabel = "TYPE",
+            description = "Type of the token embedding / tied head (default: q8_0 for q4_0, else the --type).")
+    String embeddingType;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "FILE", required = true, description = "The .gguf file to write.")
+    Path output;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
+    int threads;
+
+    @Option(names = "--force", description = "Overwrite an existing output file.")
+    boolean force;
+
+    @Option(names = "--verbose", description = "Stack traces on errors.")
+    boolean verbose;
+
+    @Override
+    public Integer call() {
+        PrintWriter err = spec.commandLine().getErr();
+        DType t = GgufExport.parseType(type);
+        // The embedding is read row by row (one row per token) and, tied, is the head: Q8_0 keeps
+        // it accurate where Q4_0 weights elsewhere save the most.
+        DType e = embeddingType != null ? GgufExport.parseType(embeddingType) : t == DType.Q4_0 ? DType.Q8_0 : t;
+        if (!output.getFileName().toString().endsWith(".gguf")) {
+            throw new BtlmException(output + ": the output file name must end in .gguf");
+        }
+        if (Files.exists(output) && !force) {
+            throw new BtlmException(output + ": exists (use --force to overwrite)");
+        }
+        long start = System.nanoTime();
+        try (Parallel pool = new Parallel(threads == 0 ? Parallel.defaultThreads() : threads)) {
+            long[] shown = {-1};
+            GgufExport.export(model, t, e, output, pool, written -> {
+                long mb = written >> 20;
+                if (mb / 64 != shown[0]) { // a progress line every 64 MiB
+                    shown[0] = mb / 64;
+                    err.printf("\r  %,d MiB written", mb);
+                    err.flush();
+                }
+            });
+        }
+        err.printf("%nbtlm: wrote %s (%s, embedding %s) in %.1f s%n", output, t.name().toLowerCase(java.util.Locale.ROOT),
+                e.name().toLowerCase(java.util.Locale.ROOT), (System.nanoTime() - start) / 1e9);
+        return 0;
+    }
+}

@@ -1,0 +1,304 @@
+package org.btlm4j.tensor;
+
+import static java.nio.ByteOrder.LITTLE_ENDIAN;
+import static jdk.incubator.vector.VectorOperators.ZERO_EXTEND_B2I;
+import static jdk.incubator.vector.VectorOperators.I2F;
+import static jdk.incubator.vector.VectorOperators.LSHR;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+
+import org.btlm4j.checkpoint.DType;
+
+/**
+ * A GGUF/ggml Q4_0 weight matrix [rows, cols]; see {@link WeightMatrix}. Each row is
+ * ⌈cols/32⌉ blocks of 18 bytes: a little-endian fp16 scale d, then 16 bytes qs, element j
+ * (j &lt; 16) in the low nibble of qs[j] and element j + 16 in its high nibble; w = d·(q − 8). The
+ * padding elements of a row's last block are zero. The segment need not be aligned.
+ *
+ * <p>A load takes LANES bytes of qs, zero-extends them to ints ({@code ZERO_EXTEND_B2I}), and splits each into
+ * its low nibble (elements k…) and high nibble (elements 16 + k…), minus 8, converted to float.
+ * Otherwise the kernels are those of {@link Q8_0Matrix} and must be kept in step; the conversions
+ * are written out at every load (see {@link BF16Matrix} for why).
+ */
+public final class Q4_0Matrix extends WeightMatrix {
+
+    private static final int QK = Quantized.QK;
+    private static final int HALF = QK / 2;
+    private static final int BB = 18; // block bytes
+    /** Byte offset of the quants in a block. */
+    private static final int QS = 2;
+
+    /** Bytes per row. */
+    private final long stride;
+    /** Whole blocks per row (a partial last block is not counted). */
+    private final int fullBlocks;
+
+    Q4_0Matrix(String name, int rows, int cols, MemorySegment data) {
+        super(name, rows, cols, data);
+        this.stride = Quantizer.rowBytes(DType.Q4_0, cols);
+        this.fullBlocks = cols / QK;
+        if (stride * rows != data.byteSize()) {
+            throw new IllegalArgumentException(this + " needs " + stride * rows + " bytes, got " + data.byteSize());
+        }
+    }
+
+    @Override
+    public DType dtype() {
+        return DType.Q4_0;
+    }
+
+    /** Element c of row r, scalar: ggml's d·(q − 8). */
+    private float element(int r, int c) {
+        final long o = r * stride + (long) (c / QK) * BB;
+        final int j = c % QK;
+        final int byteVal = data.get(Quantized.BYTE, o + QS + j % HALF) & 0xFF;
+        final int q = j < HALF ? byteVal & 0xF : byteVal >>> 4;
+        return Float.float16ToFloat(data.get(Quantized.SHORT_LE, o)) * (q - 8);
+    }
+
+    /** Σ_{c ∈ [32·fullBlocks, cols)} x[xo + c]·W[r][c]: the partial last block, scalar. */
+    private float tail(float[] x, int xo, int r) {
+        float s = 0;
+        for (int c = fullBlocks * QK; c < cols; c++) {
+            s = Math.fma(x[xo + c], element(r, c), s);
+        }
+        return s;
+    }
+
+    // ---- dequantization ----
+
+    /** Writes blocks [b0, b1) of row r (32 floats each, padding included) to dst[off...). */
+    private void dequantizeBlocks(int r, int b0, int b1, float[] dst, int off) {
+        final MemorySegment w = data;
+        final long base = r * stride;
+        for (int b = b0; b < b1; b++, off += QK) {
+            final long o = base + (long) b * BB;
+            final float d = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            if (Quantized.VECTOR) {
+                final FloatVector dv = FloatVector.broadcast(FLOATS, d);
+                for (int k = 0; k < HALF; k += LANES) {
+                    final IntVector q = (IntVector) ByteVector
+                            .fromMemorySegment(Quantized.BYTES, w, o + QS + k, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                    ((FloatVector) q.and(0xF).sub(8).convert(I2F, 0)).mul(dv).intoArray(dst, off + k);
+                    ((FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0)).mul(dv)
+                            .intoArray(dst, off + HALF + k);
+                }
+            } else {
+                for (int k = 0; k < HALF; k++) {
+                    final int v = w.get(Quantized.BYTE, o + QS + k) & 0xFF;
+                    dst[off + k] = d * ((v & 0xF) - 8);
+                    dst[off + HALF + k] = d * ((v >>> 4) - 8);
+                }
+            }
+        }
+    }
+
+    @Override
+    void convertRow(int r, float[] dst, int dstOffset) {
+        dequantizeBlocks(r, 0, fullBlocks, dst, dstOffset);
+        if (fullBlocks * QK < cols) {
+            final float[] last = new float[QK];
+            dequantizeBlocks(r, fullBlocks, fullBlocks + 1, last, 0);
+            System.arraycopy(last, 0, dst, dstOffset + fullBlocks * QK, cols - fullBlocks * QK);
+        }
+    }
+
+    // ---- y = x·W (speed secondary: rows are dequantized into a buffer and added with axpy) ----
+
+    @Override
+    void multiplyRows(float[] x, int r0, int r1, float[] out, int o) {
+        Arrays.fill(out, o, o + cols, 0f);
+        final int blocks = (cols + QK - 1) / QK;
+        final float[] buf = new float[blocks * QK];
+        for (int r = r0; r < r1; r++) {
+            dequantizeBlocks(r, 0, blocks, buf, 0);
+            VectorMath.axpy(x[r], buf, 0, out, o, cols);
+        }
+    }
+
+    @Override
+    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
+        final float[] buf = new float[Quantized.COLUMN_CHUNK + 2 * QK];
+        for (int a = c0; a < c1; a += Quantized.COLUMN_CHUNK) {
+            final int e = Math.min(c1, a + Quantized.COLUMN_CHUNK);
+            final int b0 = a / QK;
+            final int b1 = (e + QK - 1) / QK;
+            for (int t = 0; t < n; t++) {
+                Arrays.fill(y, t * cols + a, t * cols + e, 0f);
+            }
+            for (int r = 0; r < rows; r++) {
+                dequantizeBlocks(r, b0, b1, buf, 0);
+                for (int t = 0; t < n; t++) {
+                    VectorMath.axpy(x[t * rows + r], buf, a - b0 * QK, y, t * cols + a, e - a);
+                }
+            }
+        }
+    }
+
+    // ---- y = x·Wᵀ: the model's products ----
+
+    @Override
+    void multiplyTransposedRows(float[] x, int n, float[] y, int r0, int r1) {
+        if (!Quantized.VECTOR) {
+            for (int t = 0; t < n; t++) {
+                for (int r = r0; r < r1; r++) {
+                    float s = 0;
+                    for (int c = 0; c < cols; c++) {
+                        s = Math.fma(x[t * cols + c], element(r, c), s);
+                    }
+                    y[t * rows + r] = s;
+                }
+            }
+            return;
+        }
+        if (n == 1) {
+            for (int r = r0; r < r1; r++) {
+                y[r] = fullBlocks * QK < cols ? dotRow(x, r) + tail(x, 0, r) : dotRow(x, r);
+            }
+            return;
+        }
+        for (int r = r0; r < r1; r += 2) {
+            for (int t = 0; t < n; t += 8) {
+                dotTile2x8(x, n, y, r, r1, t);
+            }
+        }
+    }
+
+    /**
+     * Rows r, r+1 × tokens t..t+7 (prefill): each block of the two rows is converted once, scaled
+     * by its d (exact: d·(q − 8) needs 15 bits), and used for eight tokens; taller tiles of fewer
+     * tokens spent more of their time on the nibble conversions (4×4 measured ~1.3× slower).
+     * Slots past r1 or n repeat the last row or token and are not stored.
+     */
+    private void dotTile2x8(float[] x, int n, float[] y, int r, int r1, int t) {
+        final MemorySegment w = data;
+        final long e0 = r * stride;
+        final long e1 = Math.min(r + 1, r1 - 1) * stride;
+        final int x0 = t * cols;
+        final int x1 = Math.min(t + 1, n - 1) * cols;
+        final int x2 = Math.min(t + 2, n - 1) * cols;
+        final int x3 = Math.min(t + 3, n - 1) * cols;
+        final int x4 = Math.min(t + 4, n - 1) * cols;
+        final int x5 = Math.min(t + 5, n - 1) * cols;
+        final int x6 = Math.min(t + 6, n - 1) * cols;
+        final int x7 = Math.min(t + 7, n - 1) * cols;
+        // a<row><token>
+        FloatVector a00, a01, a02, a03, a04, a05, a06, a07, a10, a11, a12, a13, a14, a15, a16, a17;
+        a00 = a01 = a02 = a03 = a04 = a05 = a06 = a07 = FloatVector.zero(FLOATS);
+        a10 = a11 = a12 = a13 = a14 = a15 = a16 = a17 = FloatVector.zero(FLOATS);
+        for (int b = 0; b < fullBlocks; b++) {
+            final long ob = (long) b * BB;
+            final FloatVector d0 = FloatVector.broadcast(FLOATS, Float.float16ToFloat(w.get(Quantized.SHORT_LE, e0 + ob)));
+            final FloatVector d1 = FloatVector.broadcast(FLOATS, Float.float16ToFloat(w.get(Quantized.SHORT_LE, e1 + ob)));
+            // LANES bytes of qs hold elements k… (low nibbles, h = 0) and 16 + k… (high, h = 1)
+            for (int k = 0; k < HALF; k += LANES) {
+                final long q = ob + QS + k;
+                final IntVector q0 = (IntVector) ByteVector
+                        .fromMemorySegment(Quantized.BYTES, w, e0 + q, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                final IntVector q1 = (IntVector) ByteVector
+                        .fromMemorySegment(Quantized.BYTES, w, e1 + q, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                for (int h = 0; h < 2; h++) {
+                    final int c = b * QK + h * HALF + k;
+                    final FloatVector w0 = ((FloatVector) (h == 0 ? q0.and(0xF) : q0.lanewise(LSHR, 4)).sub(8)
+                            .convert(I2F, 0)).mul(d0);
+                    final FloatVector w1 = ((FloatVector) (h == 0 ? q1.and(0xF) : q1.lanewise(LSHR, 4)).sub(8)
+                            .convert(I2F, 0)).mul(d1);
+                    FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + c);
+                    a00 = w0.fma(xv, a00);
+                    a10 = w1.fma(xv, a10);
+                    xv = FloatVector.fromArray(FLOATS, x, x1 + c);
+                    a01 = w0.fma(xv, a01);
+                    a11 = w1.fma(xv, a11);
+                    xv = FloatVector.fromArray(FLOATS, x, x2 + c);
+                    a02 = w0.fma(xv, a02);
+                    a12 = w1.fma(xv, a12);
+                    xv = FloatVector.fromArray(FLOATS, x, x3 + c);
+                    a03 = w0.fma(xv, a03);
+                    a13 = w1.fma(xv, a13);
+                    xv = FloatVector.fromArray(FLOATS, x, x4 + c);
+                    a04 = w0.fma(xv, a04);
+                    a14 = w1.fma(xv, a14);
+                    xv = FloatVector.fromArray(FLOATS, x, x5 + c);
+                    a05 = w0.fma(xv, a05);
+                    a15 = w1.fma(xv, a15);
+                    xv = FloatVector.fromArray(FLOATS, x, x6 + c);
+                    a06 = w0.fma(xv, a06);
+                    a16 = w1.fma(xv, a16);
+                    xv = FloatVector.fromArray(FLOATS, x, x7 + c);
+                    a07 = w0.fma(xv, a07);
+                    a17 = w1.fma(xv, a17);
+                }
+            }
+        }
+        final float[] s = {
+            VectorMath.sum(a00), VectorMath.sum(a01), VectorMath.sum(a02), VectorMath.sum(a03),
+            VectorMath.sum(a04), VectorMath.sum(a05), VectorMath.sum(a06), VectorMath.sum(a07),
+            VectorMath.sum(a10), VectorMath.sum(a11), VectorMath.sum(a12), VectorMath.sum(a13),
+            VectorMath.sum(a14), VectorMath.sum(a15), VectorMath.sum(a16), VectorMath.sum(a17)};
+        final boolean partial = fullBlocks * QK < cols;
+        for (int k = 0; k < 8 && t + k < n; k++) {
+            final int at = (t + k) * rows + r;
+            for (int i = 0; i < 2 && r + i < r1; i++) {
+                final float sum = s[8 * i + k];
+                y[at + i] = partial ? sum + tail(x, (t + k) * cols, r + i) : sum;
+            }
+        }
+    }
+
+    /**
+     * One token, the whole blocks of row r: per block the 32 products (q − 8)·x are summed in a
+     * vector, which is then scaled by d once (acc = blockSum·d + acc). Two blocks per iteration
+     * into two accumulators, so consecutive blocks' FMA chains overlap.
+     */
+    private float dotRow(float[] x, int r) {
+        final MemorySegment w = data;
+        final long base = r * stride;
+        final int full2 = fullBlocks & ~1;
+        FloatVector a0 = FloatVector.zero(FLOATS);
+        FloatVector a1 = a0;
+        int b = 0;
+        for (; b < full2; b += 2) {
+            final long o = base + (long) b * BB;
+            final int c = b * QK;
+            final float d0 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            final float d1 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o + BB));
+            FloatVector s0 = FloatVector.zero(FLOATS);
+            FloatVector s1 = s0;
+            for (int k = 0; k < HALF; k += LANES) {
+                final IntVector q0 = (IntVector) ByteVector
+                        .fromMemorySegment(Quantized.BYTES, w, o + QS + k, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                final IntVector q1 = (IntVector) ByteVector
+                        .fromMemorySegment(Quantized.BYTES, w, o + BB + QS + k, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                s0 = ((FloatVector) q0.and(0xF).sub(8).convert(I2F, 0)).fma(FloatVector.fromArray(FLOATS, x, c + k), s0);
+                s1 = ((FloatVector) q1.and(0xF).sub(8).convert(I2F, 0))
+                        .fma(FloatVector.fromArray(FLOATS, x, c + QK + k), s1);
+                s0 = ((FloatVector) q0.lanewise(LSHR, 4).sub(8).convert(I2F, 0))
+                        .fma(FloatVector.fromArray(FLOATS, x, c + HALF + k), s0);
+                s1 = ((FloatVector) q1.lanewise(LSHR, 4).sub(8).convert(I2F, 0))
+                        .fma(FloatVector.fromArray(FLOATS, x, c + QK + HALF + k), s1);
+            }
+            a0 = s0.fma(FloatVector.broadcast(FLOATS, d0), a0);
+            a1 = s1.fma(FloatVector.broadcast(FLOATS, d1), a1);
+        }
+        if (b < fullBlocks) {
+            final long o = base + (long) b * BB;
+            final int c = b * QK;
+            final float d0 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            FloatVector s0 = FloatVector.zero(FLOATS);
+            for (int k = 0; k < HALF; k += LANES) {
+                final IntVector q0 = (IntVector) ByteVector
+                        .fromMemorySegment(Quantized.BYTES, w, o + QS + k, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                s0 = ((FloatVector) q0.and(0xF).sub(8).convert(I2F, 0)).fma(FloatVector.fromArray(FLOATS, x, c + k), s0);
+                s0 = ((FloatVector) q0.lanewise(LSHR, 4).sub(8).convert(I2F, 0))
+                        .fma(FloatVector.fromArray(FLOATS, x, c + HALF + k), s0);
+            }
+            a0 = s0.fma(FloatVector.broadcast(FLOATS, d0), a0);
+        }
+        return VectorMath.sum(a0.add(a1));
+    }
+}

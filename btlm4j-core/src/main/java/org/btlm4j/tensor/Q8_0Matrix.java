@@ -1,0 +1,277 @@
+package org.btlm4j.tensor;
+
+import static java.nio.ByteOrder.LITTLE_ENDIAN;
+import static jdk.incubator.vector.VectorOperators.B2F;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+
+import org.btlm4j.checkpoint.DType;
+
+/**
+ * A GGUF/ggml Q8_0 weight matrix [rows, cols]; see {@link WeightMatrix}. Each row is
+ * ⌈cols/32⌉ blocks of 34 bytes: a little-endian fp16 scale d, then 32 int8 q; w = d·q, and the
+ * padding elements of a row's last block are zero. The segment need not be aligned (34-byte blocks
+ * never are).
+ *
+ * <p>Kernels convert LANES int8 at a time straight to float ({@code B2F}: sign-extend and convert),
+ * and, as in the float kernels, the conversion is written out at every load so that C2 inlines it
+ * (see {@link BF16Matrix}). Products of whole blocks are computed in vectors; the columns of a
+ * partial last block are added in scalar code (its x elements past {@code cols} are not read).
+ * {@link Q4_0Matrix} has the same kernels but for the loads and must be kept in step.
+ */
+public final class Q8_0Matrix extends WeightMatrix {
+
+    private static final int QK = Quantized.QK;
+    private static final int BB = 34; // block bytes
+    /** Byte offset of the quants in a block. */
+    private static final int QS = 2;
+
+    /** Bytes per row. */
+    private final long stride;
+    /** Whole blocks per row (a partial last block is not counted). */
+    private final int fullBlocks;
+
+    Q8_0Matrix(String name, int rows, int cols, MemorySegment data) {
+        super(name, rows, cols, data);
+        this.stride = Quantizer.rowBytes(DType.Q8_0, cols);
+        this.fullBlocks = cols / QK;
+        if (stride * rows != data.byteSize()) {
+            throw new IllegalArgumentException(this + " needs " + stride * rows + " bytes, got " + data.byteSize());
+        }
+    }
+
+    @Override
+    public DType dtype() {
+        return DType.Q8_0;
+    }
+
+    /** Element c of row r, scalar. */
+    private float element(int r, int c) {
+        final long o = r * stride + (long) (c / QK) * BB;
+        return Float.float16ToFloat(data.get(Quantized.SHORT_LE, o)) * data.get(Quantized.BYTE, o + QS + c % QK);
+    }
+
+    /** Σ_{c ∈ [32·fullBlocks, cols)} x[xo + c]·W[r][c]: the partial last block, scalar. */
+    private float tail(float[] x, int xo, int r) {
+        float s = 0;
+        for (int c = fullBlocks * QK; c < cols; c++) {
+            s = Math.fma(x[xo + c], element(r, c), s);
+        }
+        return s;
+    }
+
+    // ---- dequantization ----
+
+    /** Writes blocks [b0, b1) of row r (32 floats each, padding included) to dst[off...). */
+    private void dequantizeBlocks(int r, int b0, int b1, float[] dst, int off) {
+        final MemorySegment w = data;
+        final long base = r * stride;
+        for (int b = b0; b < b1; b++, off += QK) {
+            final long o = base + (long) b * BB;
+            final float d = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            if (Quantized.VECTOR) {
+                final FloatVector dv = FloatVector.broadcast(FLOATS, d);
+                for (int k = 0; k < QK; k += LANES) {
+                    ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS + k, LITTLE_ENDIAN)
+                            .convertShape(B2F, FLOATS, 0)).mul(dv).intoArray(dst, off + k);
+                }
+            } else {
+                for (int k = 0; k < QK; k++) {
+                    dst[off + k] = d * w.get(Quantized.BYTE, o + QS + k);
+                }
+            }
+        }
+    }
+
+    @Override
+    void convertRow(int r, float[] dst, int dstOffset) {
+        dequantizeBlocks(r, 0, fullBlocks, dst, dstOffset);
+        if (fullBlocks * QK < cols) {
+            final float[] last = new float[QK];
+            dequantizeBlocks(r, fullBlocks, fullBlocks + 1, last, 0);
+            System.arraycopy(last, 0, dst, dstOffset + fullBlocks * QK, cols - fullBlocks * QK);
+        }
+    }
+
+    // ---- y = x·W (speed secondary: rows are dequantized into a buffer and added with axpy) ----
+
+    @Override
+    void multiplyRows(float[] x, int r0, int r1, float[] out, int o) {
+        Arrays.fill(out, o, o + cols, 0f);
+        final int blocks = (cols + QK - 1) / QK;
+        final float[] buf = new float[blocks * QK];
+        for (int r = r0; r < r1; r++) {
+            dequantizeBlocks(r, 0, blocks, buf, 0);
+            VectorMath.axpy(x[r], buf, 0, out, o, cols);
+        }
+    }
+
+    @Override
+    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
+        final float[] buf = new float[Quantized.COLUMN_CHUNK + 2 * QK];
+        for (int a = c0; a < c1; a += Quantized.COLUMN_CHUNK) {
+            final int e = Math.min(c1, a + Quantized.COLUMN_CHUNK);
+            final int b0 = a / QK;
+            final int b1 = (e + QK - 1) / QK;
+            for (int t = 0; t < n; t++) {
+                Arrays.fill(y, t * cols + a, t * cols + e, 0f);
+            }
+            for (int r = 0; r < rows; r++) {
+                dequantizeBlocks(r, b0, b1, buf, 0);
+                for (int t = 0; t < n; t++) {
+                    VectorMath.axpy(x[t * rows + r], buf, a - b0 * QK, y, t * cols + a, e - a);
+                }
+            }
+        }
+    }
+
+    // ---- y = x·Wᵀ: the model's products ----
+
+    @Override
+    void multiplyTransposedRows(float[] x, int n, float[] y, int r0, int r1) {
+        if (!Quantized.VECTOR) {
+            for (int t = 0; t < n; t++) {
+                for (int r = r0; r < r1; r++) {
+                    float s = 0;
+                    for (int c = 0; c < cols; c++) {
+                        s = Math.fma(x[t * cols + c], element(r, c), s);
+                    }
+                    y[t * rows + r] = s;
+                }
+            }
+            return;
+        }
+        if (n == 1) {
+            for (int r = r0; r < r1; r++) {
+                y[r] = fullBlocks * QK < cols ? dotRow(x, r) + tail(x, 0, r) : dotRow(x, r);
+            }
+            return;
+        }
+        for (int r = r0; r < r1; r += 4) {
+            for (int t = 0; t < n; t += 4) {
+                dotTile4x4(x, n, y, r, r1, t);
+            }
+        }
+    }
+
+    /**
+     * One token, the whole blocks of row r: per block the 32 products q·x are summed in a vector,
+     * which is then scaled by d once (acc = blockSum·d + acc). Two blocks per iteration into two
+     * accumulators, so consecutive blocks' FMA chains overlap.
+     */
+    private float dotRow(float[] x, int r) {
+        final MemorySegment w = data;
+        final long base = r * stride;
+        final int full2 = fullBlocks & ~1;
+        FloatVector a0 = FloatVector.zero(FLOATS);
+        FloatVector a1 = a0;
+        int b = 0;
+        for (; b < full2; b += 2) {
+            final long o = base + (long) b * BB;
+            final int c = b * QK;
+            final float d0 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            final float d1 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o + BB));
+            FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS, LITTLE_ENDIAN)
+                    .convertShape(B2F, FLOATS, 0)).mul(FloatVector.fromArray(FLOATS, x, c));
+            FloatVector s1 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + BB + QS, LITTLE_ENDIAN)
+                    .convertShape(B2F, FLOATS, 0)).mul(FloatVector.fromArray(FLOATS, x, c + QK));
+            for (int k = LANES; k < QK; k += LANES) {
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS + k, LITTLE_ENDIAN)
+                        .convertShape(B2F, FLOATS, 0)).fma(FloatVector.fromArray(FLOATS, x, c + k), s0);
+                s1 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + BB + QS + k, LITTLE_ENDIAN)
+                        .convertShape(B2F, FLOATS, 0)).fma(FloatVector.fromArray(FLOATS, x, c + QK + k), s1);
+            }
+            a0 = s0.fma(FloatVector.broadcast(FLOATS, d0), a0);
+            a1 = s1.fma(FloatVector.broadcast(FLOATS, d1), a1);
+        }
+        if (b < fullBlocks) {
+            final long o = base + (long) b * BB;
+            final int c = b * QK;
+            final float d0 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            FloatVector s0 = FloatVector.zero(FLOATS);
+            for (int k = 0; k < QK; k += LANES) {
+                s0 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS + k, LITTLE_ENDIAN)
+                        .convertShape(B2F, FLOATS, 0)).fma(FloatVector.fromArray(FLOATS, x, c + k), s0);
+            }
+            a0 = s0.fma(FloatVector.broadcast(FLOATS, d0), a0);
+        }
+        return VectorMath.sum(a0.add(a1));
+    }
+
+    /**
+     * Rows r..r+3 × tokens t..t+3 (prefill): each block of the four rows is converted once, scaled
+     * by its d (exact: d·q needs 19 bits), and used for four tokens. Slots past r1 or n repeat the
+     * last row or token and are not stored.
+     */
+    private void dotTile4x4(float[] x, int n, float[] y, int r, int r1, int t) {
+        final MemorySegment w = data;
+        final long e0 = r * stride;
+        final long e1 = Math.min(r + 1, r1 - 1) * stride;
+        final long e2 = Math.min(r + 2, r1 - 1) * stride;
+        final long e3 = Math.min(r + 3, r1 - 1) * stride;
+        final int x0 = t * cols;
+        final int x1 = Math.min(t + 1, n - 1) * cols;
+        final int x2 = Math.min(t + 2, n - 1) * cols;
+        final int x3 = Math.min(t + 3, n - 1) * cols;
+        // a<row><token>
+        FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
+        a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = FloatVector.zero(FLOATS);
+        a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(FLOATS);
+        for (int b = 0; b < fullBlocks; b++) {
+            final long ob = (long) b * BB;
+            final FloatVector d0 = FloatVector.broadcast(FLOATS, Float.float16ToFloat(w.get(Quantized.SHORT_LE, e0 + ob)));
+            final FloatVector d1 = FloatVector.broadcast(FLOATS, Float.float16ToFloat(w.get(Quantized.SHORT_LE, e1 + ob)));
+            final FloatVector d2 = FloatVector.broadcast(FLOATS, Float.float16ToFloat(w.get(Quantized.SHORT_LE, e2 + ob)));
+            final FloatVector d3 = FloatVector.broadcast(FLOATS, Float.float16ToFloat(w.get(Quantized.SHORT_LE, e3 + ob)));
+            for (int k = 0; k < QK; k += LANES) {
+                final long q = ob + QS + k;
+                final int c = b * QK + k;
+                final FloatVector w0 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, e0 + q, LITTLE_ENDIAN)
+                        .convertShape(B2F, FLOATS, 0)).mul(d0);
+                final FloatVector w1 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, e1 + q, LITTLE_ENDIAN)
+                        .convertShape(B2F, FLOATS, 0)).mul(d1);
+                final FloatVector w2 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, e2 + q, LITTLE_ENDIAN)
+                        .convertShape(B2F, FLOATS, 0)).mul(d2);
+                final FloatVector w3 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, e3 + q, LITTLE_ENDIAN)
+                        .convertShape(B2F, FLOATS, 0)).mul(d3);
+                FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + c);
+                a00 = w0.fma(xv, a00);
+                a10 = w1.fma(xv, a10);
+                a20 = w2.fma(xv, a20);
+                a30 = w3.fma(xv, a30);
+                xv = FloatVector.fromArray(FLOATS, x, x1 + c);
+                a01 = w0.fma(xv, a01);
+                a11 = w1.fma(xv, a11);
+                a21 = w2.fma(xv, a21);
+                a31 = w3.fma(xv, a31);
+                xv = FloatVector.fromArray(FLOATS, x, x2 + c);
+                a02 = w0.fma(xv, a02);
+                a12 = w1.fma(xv, a12);
+                a22 = w2.fma(xv, a22);
+                a32 = w3.fma(xv, a32);
+                xv = FloatVector.fromArray(FLOATS, x, x3 + c);
+                a03 = w0.fma(xv, a03);
+                a13 = w1.fma(xv, a13);
+                a23 = w2.fma(xv, a23);
+                a33 = w3.fma(xv, a33);
+            }
+        }
+        final float[] s = {
+            VectorMath.sum(a00), VectorMath.sum(a01), VectorMath.sum(a02), VectorMath.sum(a03),
+            VectorMath.sum(a10), VectorMath.sum(a11), VectorMath.sum(a12), VectorMath.sum(a13),
+            VectorMath.sum(a20), VectorMath.sum(a21), VectorMath.sum(a22), VectorMath.sum(a23),
+            VectorMath.sum(a30), VectorMath.sum(a31), VectorMath.sum(a32), VectorMath.sum(a33)};
+        final boolean partial = fullBlocks * QK < cols;
+        for (int k = 0; k < 4 && t + k < n; k++) {
+            final int at = (t + k) * rows + r;
+            for (int i = 0; i < 4 && r + i < r1; i++) {
+                final float sum = s[4 * i + k];
+                y[at + i] = partial ? sum + tail(x, (t + k) * cols, r + i) : sum;
+            }
+        }
+    }
+}
