@@ -36,7 +36,8 @@ final class InfoCommand implements Callable<Integer> {
                     c.scaleQkDotByD() ? "d" : "√d");
             out.printf("head            %s%n", c.tieWordEmbeddings() ? "tied to wte" : "separate lm_head.weight");
             out.printf("parameters      %,d%n", c.parameterCount());
-            out.printf("dtype           %s%n", m.forwardPass().weights().dtype());
+            out.printf("dtype           %s (token embedding %s)%n", m.forwardPass().weights().dtype(),
+                    m.forwardPass().weights().wte().dtype());
             out.printf("tokenizer       %s%n", m.hasTokenizer() ? "GPT-2 byte-level BPE, " + m.tokenizer().vocabSize() + " tokens" : "none");
             long weights = m.weightBytes();
             long kvPerToken = 2L * c.nLayer() * c.nEmbd() * Float.BYTES;

@@ -101,7 +101,8 @@ public final class BtlmWeights {
         float[] lnFB = b.vector("transformer.ln_f.bias", e);
         // Spec section 3: the head is wte unless the config explicitly unties it.
         WeightMatrix head = config.tieWordEmbeddings() ? wte : b.matrix("lm_head.weight", config.vocabSize(), e);
-        return new BtlmWeights(wte, wpe, head, slopes, stored, layers, lnFW, lnFB, wte.dtype(), b.bytes);
+        return new BtlmWeights(wte, wpe, head, slopes, stored, layers, lnFW, lnFB,
+                layers[0].cAttn().weight().dtype(), b.bytes);
     }
 
     public WeightMatrix wte() {
@@ -142,7 +143,7 @@ public final class BtlmWeights {
         return lnFBias;
     }
 
-    /** Stored type of the token embedding (the bulk of the file's types). */
+    /** Stored type of the linear weights, the bulk of the model (the embedding may differ). */
     public DType dtype() {
         return dtype;
     }
