@@ -260,6 +260,15 @@ public final class BtlmModel implements AutoCloseable {
         return generator.score(ids);
     }
 
+    /**
+     * Perplexity of {@code ids} in sliding windows of {@code window} tokens (0: the context length)
+     * moved by {@code stride} (0: half the window).
+     */
+    public org.btlm4j.generate.Perplexity.Result perplexity(int[] ids, int window, int stride) {
+        int w = window == 0 ? contextLength() : window;
+        return org.btlm4j.generate.Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride);
+    }
+
     /** The forward pass itself, for callers that manage their own KV cache. */
     public Btlm forwardPass() {
         return model;

@@ -213,4 +213,18 @@ class CliTest {
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("q3_k is not known"), bad.err());
     }
+
+    @Test
+    void perplexityJsonEqualsTheScoresOfTheSameText() throws IOException {
+        String text = "And the LORD spake unto Moses, saying, Speak unto the children of Israel.";
+        Run p = run("perplexity", "-m", DEMO.toString(), "-p", text, "--json");
+        assertEquals(0, p.code(), p.err());
+        JsonNode o = JSON.readTree(p.out());
+        Run s = run("score", "-m", DEMO.toString(), "-p", text, "--json");
+        JsonNode sc = JSON.readTree(s.out());
+        assertEquals(sc.get("perplexity").asDouble(), o.get("perplexity").asDouble(), 1e-9);
+        assertEquals(-sc.get("total_logprob").asDouble(), o.get("nll").asDouble(), 1e-9);
+        assertEquals(sc.get("token_ids").size() - 1, o.get("tokens").asInt());
+        assertEquals(2, run("perplexity", "-m", DEMO.toString(), "-p", text, "--window", "100000").code());
+    }
 }
