@@ -219,6 +219,11 @@ public final class BtlmModel implements AutoCloseable {
         return generator.contextLength();
     }
 
+    /** How the KV caches of this model's calls store keys and values. */
+    public org.btlm4j.model.KvCache.Type kvType() {
+        return generator.kvType();
+    }
+
     /** Bytes of weights in use. */
     public long weightBytes() {
         return model.weights().bytes();

@@ -33,6 +33,10 @@ public final class Generator {
         this.kvType = kvType;
     }
 
+    public KvCache.Type kvType() {
+        return kvType;
+    }
+
     /** A new, empty cache of this generator's context length and type. */
     public KvCache newCache() {
         return new KvCache(model.config(), contextLength, kvType);
