@@ -25,12 +25,19 @@ public final class Generator {
     private final Gpt2Tokenizer tokenizer; // may be null: then only token ids are available
     private final int contextLength;
     private final KvCache.Type kvType;
+    private final int prefillChunk;
 
     public Generator(Btlm model, Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType) {
+        this(model, tokenizer, contextLength, kvType, PREFILL_CHUNK);
+    }
+
+    /** With another prompt chunk size: tests use a small one to cross chunk boundaries. */
+    Generator(Btlm model, Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType, int prefillChunk) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.contextLength = contextLength;
         this.kvType = kvType;
+        this.prefillChunk = prefillChunk;
     }
 
     public KvCache.Type kvType() {
@@ -138,12 +145,12 @@ public final class Generator {
     private float[] prefill(int[] tokens, KvCache cache) {
         int total = cache.length() + tokens.length;
         float[] hidden = null;
-        for (int from = 0; from < tokens.length; from += PREFILL_CHUNK) {
-            int n = Math.min(PREFILL_CHUNK, tokens.length - from);
+        for (int from = 0; from < tokens.length; from += prefillChunk) {
+            int n = Math.min(prefillChunk, tokens.length - from);
             hidden = model.forward(tokens, from, n, cache, total);
         }
         // Re-base so that the caller indexes the last chunk's rows by absolute prompt position.
-        int lastChunkStart = ((tokens.length - 1) / PREFILL_CHUNK) * PREFILL_CHUNK;
+        int lastChunkStart = ((tokens.length - 1) / prefillChunk) * prefillChunk;
         if (lastChunkStart == 0) {
             return hidden;
         }
@@ -169,8 +176,8 @@ public final class Generator {
         double[] lp = new double[ids.length];
         lp[0] = Double.NaN;
         float[] logits = new float[SCORE_ROWS * vocab];
-        for (int from = 0; from < ids.length; from += PREFILL_CHUNK) {
-            int n = Math.min(PREFILL_CHUNK, ids.length - from);
+        for (int from = 0; from < ids.length; from += prefillChunk) {
+            int n = Math.min(prefillChunk, ids.length - from);
             float[] hidden = model.forward(ids, from, n, cache, ids.length);
             for (int r = 0; r < n; r += SCORE_ROWS) {
                 int rows = Math.min(SCORE_ROWS, n - r);
