@@ -36,8 +36,12 @@ public final class BtlmModel implements AutoCloseable {
      * @param mmap          use the weights in place in the memory-mapped files (true), or copy them
      *                      into anonymous memory backed by huge pages (false, {@code --no-mmap})
      * @param kvType        how the KV cache stores keys and values (F32 exact; F16 half the memory)
+     * @param alibiScaling  null to keep the config's {@code alibi_scaling}; else {@code dynamic}
+     *                      (train_seq_len = n_positions), {@code dynamic:N}, {@code factor:F} or
+     *                      {@code none}: how to extrapolate beyond n_positions
      */
-    public record Options(int threads, int contextLength, boolean mmap, org.btlm4j.model.KvCache.Type kvType) {
+    public record Options(int threads, int contextLength, boolean mmap, org.btlm4j.model.KvCache.Type kvType,
+            String alibiScaling) {
         public Options {
             if (threads < 0) {
                 throw new BtlmException("threads must be 0 (all cores) or more, got " + threads);
@@ -51,15 +55,56 @@ public final class BtlmModel implements AutoCloseable {
         }
 
         public Options(int threads, int contextLength) {
-            this(threads, contextLength, true, org.btlm4j.model.KvCache.Type.F32);
+            this(threads, contextLength, true, org.btlm4j.model.KvCache.Type.F32, null);
         }
 
         public Options(int threads, int contextLength, boolean mmap) {
-            this(threads, contextLength, mmap, org.btlm4j.model.KvCache.Type.F32);
+            this(threads, contextLength, mmap, org.btlm4j.model.KvCache.Type.F32, null);
+        }
+
+        public Options(int threads, int contextLength, boolean mmap, org.btlm4j.model.KvCache.Type kvType) {
+            this(threads, contextLength, mmap, kvType, null);
         }
 
         public static Options defaults() {
-            return new Options(0, 0, true, org.btlm4j.model.KvCache.Type.F32);
+            return new Options(0, 0, true, org.btlm4j.model.KvCache.Type.F32, null);
+        }
+
+        /** The config with this option's ALiBi scaling applied. */
+        BtlmConfig apply(BtlmConfig config) {
+            if (alibiScaling == null) {
+                return config;
+            }
+            String s = alibiScaling.trim().toLowerCase(java.util.Locale.ROOT);
+            String hint = " (expected dynamic, dynamic:N, factor:F or none)";
+            try {
+                BtlmConfig.AlibiScaling scaling;
+                if (s.equals("none")) {
+                    scaling = null;
+                } else if (s.equals("dynamic")) {
+                    scaling = new BtlmConfig.AlibiScaling(0, config.nPositions());
+                } else if (s.startsWith("dynamic:")) {
+                    int n = Integer.parseInt(s.substring(8));
+                    if (n <= 1) {
+                        throw new BtlmException("alibi scaling " + alibiScaling + ": the training length must be > 1");
+                    }
+                    scaling = new BtlmConfig.AlibiScaling(0, n);
+                } else if (s.startsWith("factor:")) {
+                    double f = Double.parseDouble(s.substring(7));
+                    if (!(f > 1) || !Double.isFinite(f)) {
+                        throw new BtlmException("alibi scaling " + alibiScaling + ": the factor must be a number > 1");
+                    }
+                    scaling = new BtlmConfig.AlibiScaling(f, 0);
+                } else {
+                    throw new BtlmException("alibi scaling \"" + alibiScaling + "\" is not understood" + hint);
+                }
+                if (!config.usesAlibi() && scaling != null) {
+                    throw new BtlmException("alibi scaling needs ALiBi positions; this model has learned positions");
+                }
+                return config.withAlibiScaling(scaling);
+            } catch (NumberFormatException e) {
+                throw new BtlmException("alibi scaling \"" + alibiScaling + "\": not a number" + hint);
+            }
         }
     }
 
@@ -94,7 +139,7 @@ public final class BtlmModel implements AutoCloseable {
         if (files.format() == ModelDirectory.WeightsFormat.GGUF) {
             return loadGguf(files, options);
         }
-        BtlmConfig config = BtlmConfig.read(files.config());
+        BtlmConfig config = options.apply(BtlmConfig.read(files.config()));
         int context = contextFor(config, options);
         Gpt2Tokenizer tokenizer = Gpt2Tokenizer.fromDirectory(files.directory()).orElse(null);
         return assemble(files, config, tokenizer, files.openWeights(), false, options, context);
@@ -104,7 +149,8 @@ public final class BtlmModel implements AutoCloseable {
         int context = options.contextLength() == 0 ? config.nPositions() : options.contextLength();
         if (context > config.nPositions() && config.alibiScaling() == null) {
             throw new BtlmException("a context of " + context + " tokens exceeds n_positions " + config.nPositions()
-                    + "; longer contexts need ALiBi scaling (alibi_scaling in config.json)");
+                    + "; longer contexts need ALiBi scaling: --alibi-scaling dynamic (or factor:F), or alibi_scaling "
+                    + "in config.json");
         }
         if (!config.usesAlibi() && context > config.nPositions()) {
             throw new BtlmException("learned position embeddings cover only n_positions " + config.nPositions()
@@ -144,6 +190,7 @@ public final class BtlmModel implements AutoCloseable {
                     && gguf.metadata().get("tokenizer.ggml.merges") instanceof java.util.List<?> merges) {
                 tokenizer = Gpt2Tokenizer.fromTokensAndMerges(strings(tokens, where), strings(merges, where), where);
             }
+            config = options.apply(config);
             return assemble(files, config, tokenizer, gguf, true, options, contextFor(config, options));
         } catch (RuntimeException e) {
             gguf.close();

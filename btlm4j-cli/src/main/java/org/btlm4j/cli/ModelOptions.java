@@ -35,13 +35,18 @@ final class ModelOptions {
             description = "KV cache storage: f32 (exact, default) or f16 (half the memory and cache reads).")
     String kvType = "f32";
 
+    @Option(names = "--alibi-scaling", paramLabel = "RULE",
+            description = "Extrapolate past n_positions: dynamic (train_seq_len = n_positions), dynamic:N, factor:F, "
+                    + "or none; default: the config's alibi_scaling.")
+    String alibiScaling;
+
     @Option(names = "--verbose", description = "Show stack traces and loading details.")
     boolean verbose;
 
     /** Loads the chosen model, saying on stderr which one when it was not named. */
     BtlmModel load(PrintWriter err) {
         Path path = model != null ? model : defaultModel(err);
-        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType)));
+        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType), alibiScaling));
         if (verbose) {
             err.println("btlm: " + m.files().choice() + " — " + m.description() + ", " + m.threads() + " threads");
         }

@@ -116,6 +116,13 @@ public record BtlmConfig(
         require(eosTokenId < vocabSize, "eos_token_id", eosTokenId + " is outside the vocabulary of " + vocabSize);
     }
 
+    /** This config with another {@code alibi_scaling} (null: none). */
+    public BtlmConfig withAlibiScaling(AlibiScaling scaling) {
+        return new BtlmConfig(modelType, vocabSize, nEmbd, nLayer, nHead, nInner, nPositions, activation,
+                positionEmbedding, layerNormEpsilon, embeddingsScale, outputScale, scaleQkDotByD, scaleAttnWeights,
+                scaleAttnByInverseLayerIdx, tieWordEmbeddings, scaling, bosTokenId, eosTokenId);
+    }
+
     /** Dimension of one attention head (80 for BTLM-3B). */
     public int headDim() {
         return nEmbd / nHead;
