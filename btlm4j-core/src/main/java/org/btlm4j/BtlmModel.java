@@ -1,14 +1,24 @@
 package org.btlm4j;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Consumer;
+import org.btlm4j.checkpoint.GgufFile;
+import org.btlm4j.checkpoint.InMemoryCopy;
 import org.btlm4j.checkpoint.ModelDirectory;
 import org.btlm4j.checkpoint.TensorSource;
+import org.btlm4j.convert.GgufExport;
 import org.btlm4j.generate.Generator;
+import org.btlm4j.generate.Perplexity;
 import org.btlm4j.generate.TokenListener;
 import org.btlm4j.model.Btlm;
 import org.btlm4j.model.BtlmConfig;
 import org.btlm4j.model.BtlmWeights;
+import org.btlm4j.model.KvCache;
 import org.btlm4j.tensor.Parallel;
 import org.btlm4j.tokenizer.Gpt2Tokenizer;
 
@@ -40,7 +50,7 @@ public final class BtlmModel implements AutoCloseable {
      *                      (train_seq_len = n_positions), {@code dynamic:N}, {@code factor:F} or
      *                      {@code none}: how to extrapolate beyond n_positions
      */
-    public record Options(int threads, int contextLength, boolean mmap, org.btlm4j.model.KvCache.Type kvType,
+    public record Options(int threads, int contextLength, boolean mmap, KvCache.Type kvType,
             String alibiScaling) {
         public Options {
             if (threads < 0) {
@@ -55,19 +65,19 @@ public final class BtlmModel implements AutoCloseable {
         }
 
         public Options(int threads, int contextLength) {
-            this(threads, contextLength, true, org.btlm4j.model.KvCache.Type.F32, null);
+            this(threads, contextLength, true, KvCache.Type.F32, null);
         }
 
         public Options(int threads, int contextLength, boolean mmap) {
-            this(threads, contextLength, mmap, org.btlm4j.model.KvCache.Type.F32, null);
+            this(threads, contextLength, mmap, KvCache.Type.F32, null);
         }
 
-        public Options(int threads, int contextLength, boolean mmap, org.btlm4j.model.KvCache.Type kvType) {
+        public Options(int threads, int contextLength, boolean mmap, KvCache.Type kvType) {
             this(threads, contextLength, mmap, kvType, null);
         }
 
         public static Options defaults() {
-            return new Options(0, 0, true, org.btlm4j.model.KvCache.Type.F32, null);
+            return new Options(0, 0, true, KvCache.Type.F32, null);
         }
 
         /** The config with this option's ALiBi scaling applied. */
@@ -118,7 +128,7 @@ public final class BtlmModel implements AutoCloseable {
     private final String description;
 
     private BtlmModel(ModelDirectory files, BtlmConfig config, TensorSource source, Parallel pool, Btlm model,
-            Gpt2Tokenizer tokenizer, int contextLength, org.btlm4j.model.KvCache.Type kvType) {
+            Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType) {
         this.files = files;
         this.config = config;
         this.source = source;
@@ -161,33 +171,33 @@ public final class BtlmModel implements AutoCloseable {
 
     /** A btlm4j GGUF file: config, tokenizer and [out, in] weights all in the one file. */
     private static BtlmModel loadGguf(ModelDirectory files, Options options) {
-        org.btlm4j.checkpoint.GgufFile gguf = org.btlm4j.checkpoint.GgufFile.open(files.weights());
+        GgufFile gguf = GgufFile.open(files.weights());
         try {
             String where = files.weights().getFileName().toString();
             Object arch = gguf.metadata().get("general.architecture");
-            Object configJson = gguf.metadata().get(org.btlm4j.convert.GgufExport.CONFIG_KEY);
+            Object configJson = gguf.metadata().get(GgufExport.CONFIG_KEY);
             if (!"btlm".equals(arch) || !(configJson instanceof String)) {
                 throw new BtlmException(where + ": a GGUF file of architecture " + arch + " without btlm4j's "
-                        + org.btlm4j.convert.GgufExport.CONFIG_KEY + " metadata; only GGUF files written by "
+                        + GgufExport.CONFIG_KEY + " metadata; only GGUF files written by "
                         + "'btlm quantize' can be loaded");
             }
-            if (!org.btlm4j.convert.GgufExport.LAYOUT_OUT_IN.equals(
-                    gguf.metadata().get(org.btlm4j.convert.GgufExport.LAYOUT_KEY))) {
+            if (!GgufExport.LAYOUT_OUT_IN.equals(
+                    gguf.metadata().get(GgufExport.LAYOUT_KEY))) {
                 throw new BtlmException(where + ": unknown linear weight layout "
-                        + gguf.metadata().get(org.btlm4j.convert.GgufExport.LAYOUT_KEY));
+                        + gguf.metadata().get(GgufExport.LAYOUT_KEY));
             }
             BtlmConfig config;
             try {
-                config = BtlmConfig.parse((com.fasterxml.jackson.databind.node.ObjectNode)
-                        new com.fasterxml.jackson.databind.ObjectMapper().readTree((String) configJson));
-            } catch (com.fasterxml.jackson.core.JsonProcessingException | ClassCastException e) {
-                throw new BtlmException(where + ": " + org.btlm4j.convert.GgufExport.CONFIG_KEY + " is not a JSON object");
+                config = BtlmConfig.parse((ObjectNode)
+                        new ObjectMapper().readTree((String) configJson));
+            } catch (JsonProcessingException | ClassCastException e) {
+                throw new BtlmException(where + ": " + GgufExport.CONFIG_KEY + " is not a JSON object");
             } catch (BtlmException e) {
                 throw new BtlmException(where + ": " + e.getMessage());
             }
             Gpt2Tokenizer tokenizer = null;
-            if (gguf.metadata().get("tokenizer.ggml.tokens") instanceof java.util.List<?> tokens
-                    && gguf.metadata().get("tokenizer.ggml.merges") instanceof java.util.List<?> merges) {
+            if (gguf.metadata().get("tokenizer.ggml.tokens") instanceof List<?> tokens
+                    && gguf.metadata().get("tokenizer.ggml.merges") instanceof List<?> merges) {
                 tokenizer = Gpt2Tokenizer.fromTokensAndMerges(strings(tokens, where), strings(merges, where), where);
             }
             config = options.apply(config);
@@ -198,8 +208,8 @@ public final class BtlmModel implements AutoCloseable {
         }
     }
 
-    private static java.util.List<String> strings(java.util.List<?> list, String where) {
-        java.util.List<String> out = new java.util.ArrayList<>(list.size());
+    private static List<String> strings(List<?> list, String where) {
+        List<String> out = new ArrayList<>(list.size());
         for (Object o : list) {
             if (!(o instanceof String s)) {
                 throw new BtlmException(where + ": tokenizer metadata holds a non-string entry");
@@ -214,7 +224,7 @@ public final class BtlmModel implements AutoCloseable {
         if (!options.mmap()) {
             TensorSource mapped = source;
             try {
-                source = org.btlm4j.checkpoint.InMemoryCopy.of(mapped);
+                source = InMemoryCopy.of(mapped);
             } finally {
                 mapped.close();
             }
@@ -267,7 +277,7 @@ public final class BtlmModel implements AutoCloseable {
     }
 
     /** How the KV caches of this model's calls store keys and values. */
-    public org.btlm4j.model.KvCache.Type kvType() {
+    public KvCache.Type kvType() {
         return generator.kvType();
     }
 
@@ -316,9 +326,9 @@ public final class BtlmModel implements AutoCloseable {
      * Perplexity of {@code ids} in sliding windows of {@code window} tokens (0: the context length)
      * moved by {@code stride} (0: half the window).
      */
-    public org.btlm4j.generate.Perplexity.Result perplexity(int[] ids, int window, int stride) {
+    public Perplexity.Result perplexity(int[] ids, int window, int stride) {
         int w = window == 0 ? contextLength() : window;
-        return org.btlm4j.generate.Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride);
+        return Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride);
     }
 
     /** The forward pass itself, for callers that manage their own KV cache. */
