@@ -22,8 +22,10 @@ import org.btlm4j.checkpoint.DType;
  *
  * <p>A load takes LANES bytes of qs, zero-extends them to ints ({@code ZERO_EXTEND_B2I}), and splits each into
  * its low nibble (elements k…) and high nibble (elements 16 + k…), minus 8, converted to float.
- * Otherwise the kernels are those of {@link Q8_0Matrix} and must be kept in step; the conversions
- * are written out at every load (see {@link BF16Matrix} for why).
+ * Otherwise the kernels are those of {@link Q8_0Matrix} and must be kept in step, but for decode:
+ * Q8_0's four-rows-per-pass kernel measured slower here (four rows' nibble splits per x load), so
+ * decode keeps one row with two blocks per iteration. The conversions are written out at every
+ * load (see {@link BF16Matrix} for why).
  */
 public final class Q4_0Matrix extends WeightMatrix {
 
@@ -162,90 +164,17 @@ public final class Q4_0Matrix extends WeightMatrix {
             }
             return;
         }
-        for (int r = r0; r < r1; r += 2) {
-            for (int t = 0; t < n; t += 8) {
-                dotTile2x8(x, n, y, r, r1, t);
+        // Prefill: as in Q8_0Matrix, four rows at a time are dequantized once into buf and then
+        // multiplied by all n tokens in 4×4 float tiles; converting the nibbles inside 2×8 tiles
+        // (once per eight tokens) measured slower.
+        final int full = fullBlocks * QK;
+        final float[] buf = new float[4 * full];
+        for (int r = r0; r < r1; r += 4) {
+            for (int i = 0; i < 4; i++) {
+                dequantizeBlocks(Math.min(r + i, r1 - 1), 0, fullBlocks, buf, i * full);
             }
-        }
-    }
-
-    /**
-     * Rows r, r+1 × tokens t..t+7 (prefill): each block of the two rows is converted once, scaled
-     * by its d (exact: d·(q − 8) needs 15 bits), and used for eight tokens; taller tiles of fewer
-     * tokens spent more of their time on the nibble conversions (4×4 measured ~1.3× slower).
-     * Slots past r1 or n repeat the last row or token and are not stored.
-     */
-    private void dotTile2x8(float[] x, int n, float[] y, int r, int r1, int t) {
-        final MemorySegment w = data;
-        final long e0 = r * stride;
-        final long e1 = Math.min(r + 1, r1 - 1) * stride;
-        final int x0 = t * cols;
-        final int x1 = Math.min(t + 1, n - 1) * cols;
-        final int x2 = Math.min(t + 2, n - 1) * cols;
-        final int x3 = Math.min(t + 3, n - 1) * cols;
-        final int x4 = Math.min(t + 4, n - 1) * cols;
-        final int x5 = Math.min(t + 5, n - 1) * cols;
-        final int x6 = Math.min(t + 6, n - 1) * cols;
-        final int x7 = Math.min(t + 7, n - 1) * cols;
-        // a<row><token>
-        FloatVector a00, a01, a02, a03, a04, a05, a06, a07, a10, a11, a12, a13, a14, a15, a16, a17;
-        a00 = a01 = a02 = a03 = a04 = a05 = a06 = a07 = FloatVector.zero(FLOATS);
-        a10 = a11 = a12 = a13 = a14 = a15 = a16 = a17 = FloatVector.zero(FLOATS);
-        for (int b = 0; b < fullBlocks; b++) {
-            final long ob = (long) b * BB;
-            final FloatVector d0 = FloatVector.broadcast(FLOATS, Float.float16ToFloat(w.get(Quantized.SHORT_LE, e0 + ob)));
-            final FloatVector d1 = FloatVector.broadcast(FLOATS, Float.float16ToFloat(w.get(Quantized.SHORT_LE, e1 + ob)));
-            // LANES bytes of qs hold elements k… (low nibbles, h = 0) and 16 + k… (high, h = 1)
-            for (int k = 0; k < HALF; k += LANES) {
-                final long q = ob + QS + k;
-                final IntVector q0 = (IntVector) ByteVector
-                        .fromMemorySegment(Quantized.BYTES, w, e0 + q, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
-                final IntVector q1 = (IntVector) ByteVector
-                        .fromMemorySegment(Quantized.BYTES, w, e1 + q, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
-                for (int h = 0; h < 2; h++) {
-                    final int c = b * QK + h * HALF + k;
-                    final FloatVector w0 = ((FloatVector) (h == 0 ? q0.and(0xF) : q0.lanewise(LSHR, 4)).sub(8)
-                            .convert(I2F, 0)).mul(d0);
-                    final FloatVector w1 = ((FloatVector) (h == 0 ? q1.and(0xF) : q1.lanewise(LSHR, 4)).sub(8)
-                            .convert(I2F, 0)).mul(d1);
-                    FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + c);
-                    a00 = w0.fma(xv, a00);
-                    a10 = w1.fma(xv, a10);
-                    xv = FloatVector.fromArray(FLOATS, x, x1 + c);
-                    a01 = w0.fma(xv, a01);
-                    a11 = w1.fma(xv, a11);
-                    xv = FloatVector.fromArray(FLOATS, x, x2 + c);
-                    a02 = w0.fma(xv, a02);
-                    a12 = w1.fma(xv, a12);
-                    xv = FloatVector.fromArray(FLOATS, x, x3 + c);
-                    a03 = w0.fma(xv, a03);
-                    a13 = w1.fma(xv, a13);
-                    xv = FloatVector.fromArray(FLOATS, x, x4 + c);
-                    a04 = w0.fma(xv, a04);
-                    a14 = w1.fma(xv, a14);
-                    xv = FloatVector.fromArray(FLOATS, x, x5 + c);
-                    a05 = w0.fma(xv, a05);
-                    a15 = w1.fma(xv, a15);
-                    xv = FloatVector.fromArray(FLOATS, x, x6 + c);
-                    a06 = w0.fma(xv, a06);
-                    a16 = w1.fma(xv, a16);
-                    xv = FloatVector.fromArray(FLOATS, x, x7 + c);
-                    a07 = w0.fma(xv, a07);
-                    a17 = w1.fma(xv, a17);
-                }
-            }
-        }
-        final float[] s = {
-            VectorMath.sum(a00), VectorMath.sum(a01), VectorMath.sum(a02), VectorMath.sum(a03),
-            VectorMath.sum(a04), VectorMath.sum(a05), VectorMath.sum(a06), VectorMath.sum(a07),
-            VectorMath.sum(a10), VectorMath.sum(a11), VectorMath.sum(a12), VectorMath.sum(a13),
-            VectorMath.sum(a14), VectorMath.sum(a15), VectorMath.sum(a16), VectorMath.sum(a17)};
-        final boolean partial = fullBlocks * QK < cols;
-        for (int k = 0; k < 8 && t + k < n; k++) {
-            final int at = (t + k) * rows + r;
-            for (int i = 0; i < 2 && r + i < r1; i++) {
-                final float sum = s[8 * i + k];
-                y[at + i] = partial ? sum + tail(x, (t + k) * cols, r + i) : sum;
+            for (int t = 0; t < n; t += 4) {
+                floatTile4x4(x, n, y, r, r1, t, buf);
             }
         }
     }
@@ -300,5 +229,61 @@ public final class Q4_0Matrix extends WeightMatrix {
             a0 = s0.fma(FloatVector.broadcast(FLOATS, d0), a0);
         }
         return VectorMath.sum(a0.add(a1));
+    }
+
+    /**
+     * Rows r..r+3 × tokens t..t+3 (prefill) from buf, where the caller has dequantized the four
+     * rows' whole blocks (d·q, exact) once for all tokens; slots past r1 or n repeat the last row
+     * or token and are not stored.
+     */
+    private void floatTile4x4(float[] x, int n, float[] y, int r, int r1, int t, float[] buf) {
+        final int full = fullBlocks * QK;
+        final int x0 = t * cols;
+        final int x1 = Math.min(t + 1, n - 1) * cols;
+        final int x2 = Math.min(t + 2, n - 1) * cols;
+        final int x3 = Math.min(t + 3, n - 1) * cols;
+        // a<row><token>
+        FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
+        a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = FloatVector.zero(FLOATS);
+        a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(FLOATS);
+        for (int c = 0; c < full; c += LANES) {
+            final FloatVector w0 = FloatVector.fromArray(FLOATS, buf, c);
+            final FloatVector w1 = FloatVector.fromArray(FLOATS, buf, full + c);
+            final FloatVector w2 = FloatVector.fromArray(FLOATS, buf, 2 * full + c);
+            final FloatVector w3 = FloatVector.fromArray(FLOATS, buf, 3 * full + c);
+            FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + c);
+            a00 = w0.fma(xv, a00);
+            a10 = w1.fma(xv, a10);
+            a20 = w2.fma(xv, a20);
+            a30 = w3.fma(xv, a30);
+            xv = FloatVector.fromArray(FLOATS, x, x1 + c);
+            a01 = w0.fma(xv, a01);
+            a11 = w1.fma(xv, a11);
+            a21 = w2.fma(xv, a21);
+            a31 = w3.fma(xv, a31);
+            xv = FloatVector.fromArray(FLOATS, x, x2 + c);
+            a02 = w0.fma(xv, a02);
+            a12 = w1.fma(xv, a12);
+            a22 = w2.fma(xv, a22);
+            a32 = w3.fma(xv, a32);
+            xv = FloatVector.fromArray(FLOATS, x, x3 + c);
+            a03 = w0.fma(xv, a03);
+            a13 = w1.fma(xv, a13);
+            a23 = w2.fma(xv, a23);
+            a33 = w3.fma(xv, a33);
+        }
+        final float[] s = {
+            VectorMath.sum(a00), VectorMath.sum(a01), VectorMath.sum(a02), VectorMath.sum(a03),
+            VectorMath.sum(a10), VectorMath.sum(a11), VectorMath.sum(a12), VectorMath.sum(a13),
+            VectorMath.sum(a20), VectorMath.sum(a21), VectorMath.sum(a22), VectorMath.sum(a23),
+            VectorMath.sum(a30), VectorMath.sum(a31), VectorMath.sum(a32), VectorMath.sum(a33)};
+        final boolean partial = full < cols;
+        for (int k = 0; k < 4 && t + k < n; k++) {
+            final int at = (t + k) * rows + r;
+            for (int i = 0; i < 4 && r + i < r1; i++) {
+                final float sum = s[4 * i + k];
+                y[at + i] = partial ? sum + tail(x, (t + k) * cols, r + i) : sum;
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ import org.btlm4j.checkpoint.TensorInfo;
  *
  * <pre>
  * java --add-modules jdk.incubator.vector -cp btlm4j-core/target/classes:btlm4j-core/target/test-classes \
- *     org.btlm4j.tensor.QuantBench [threads]
+ *     org.btlm4j.tensor.QuantBench [threads [types, e.g. Q8_0,Q4_0]]
  * </pre>
  */
 public final class QuantBench {
@@ -25,9 +25,12 @@ public final class QuantBench {
 
     public static void main(String[] args) {
         final int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
+        // optional second argument: the types to run, comma-separated (default BF16,Q8_0,Q4_0)
+        final DType[] types = Arrays.stream((args.length > 1 ? args[1] : "BF16,Q8_0,Q4_0").split(","))
+                .map(DType::valueOf).toArray(DType[]::new);
         System.out.printf("%d threads, %d float lanes%n", threads, WeightMatrix.LANES);
         try (Arena arena = Arena.ofShared(); Parallel pool = new Parallel(threads)) {
-            for (DType type : new DType[] {DType.BF16, DType.Q8_0, DType.Q4_0}) {
+            for (DType type : types) {
                 // [out, in] as the quantized checkpoints store them: c_fc is [6826, 2560], c_proj [2560, 6826]
                 final WeightMatrix[] up = copies(arena, type, 6826, 2560);
                 final WeightMatrix[] down = copies(arena, type, 2560, 6826);
