@@ -22,6 +22,7 @@ import org.btlm4j.BtlmException;
 import org.btlm4j.model.Alibi;
 import org.btlm4j.model.BtlmConfig;
 import org.btlm4j.tensor.Parallel;
+import org.btlm4j.tensor.Quantizer;
 
 /**
  * Writes a BTLM checkpoint with a config's exact tensor names and shapes, BF16 random values of a
@@ -203,7 +204,7 @@ public final class RandomCheckpoint {
                     float[] slopes = Alibi.slopes(config.nHead());
                     ByteBuffer b = ByteBuffer.allocate(slopes.length * 2).order(ByteOrder.LITTLE_ENDIAN);
                     for (float v : slopes) {
-                        b.putShort(toBf16(v));
+                        b.putShort(Quantizer.toBf16(v));
                     }
                     b.flip();
                     writeFully(ch, b);
@@ -258,7 +259,7 @@ public final class RandomCheckpoint {
             state += 0x9E3779B97F4A7C15L;
             long r = mix(state);
             int sum = (int) (r & 0xffff) + (int) ((r >>> 16) & 0xffff) + (int) ((r >>> 32) & 0xffff) + (int) (r >>> 48);
-            buf.putShort(toBf16(sum * a + b));
+            buf.putShort(Quantizer.toBf16(sum * a + b));
         }
         buf.flip();
     }
@@ -267,12 +268,5 @@ public final class RandomCheckpoint {
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         return z ^ (z >>> 31);
-    }
-
-    /** float → bf16 with round-to-nearest-even. */
-    static short toBf16(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        int rounding = 0x7FFF + ((bits >>> 16) & 1);
-        return (short) ((bits + rounding) >>> 16);
     }
 }

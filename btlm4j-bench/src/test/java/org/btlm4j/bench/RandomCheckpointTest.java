@@ -67,10 +67,10 @@ class RandomCheckpointTest {
 
     @Test
     void bf16RoundsToNearestEven() {
-        assertEquals((short) 0x3F80, RandomCheckpoint.toBf16(1.0f));
-        assertEquals((short) 0x3F80, RandomCheckpoint.toBf16(Float.intBitsToFloat(0x3F808000))); // tie → even
-        assertEquals((short) 0x3F82, RandomCheckpoint.toBf16(Float.intBitsToFloat(0x3F818000))); // tie → even (up)
-        assertEquals((short) 0x3F81, RandomCheckpoint.toBf16(Float.intBitsToFloat(0x3F80C000)));
+        assertEquals((short) 0x3F80, org.btlm4j.tensor.Quantizer.toBf16(1.0f));
+        assertEquals((short) 0x3F80, org.btlm4j.tensor.Quantizer.toBf16(Float.intBitsToFloat(0x3F808000))); // tie → even
+        assertEquals((short) 0x3F82, org.btlm4j.tensor.Quantizer.toBf16(Float.intBitsToFloat(0x3F818000))); // tie → even (up)
+        assertEquals((short) 0x3F81, org.btlm4j.tensor.Quantizer.toBf16(Float.intBitsToFloat(0x3F80C000)));
     }
 
     @Test

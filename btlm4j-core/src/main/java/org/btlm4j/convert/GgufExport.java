@@ -126,7 +126,7 @@ public final class GgufExport {
 
     /** A small tensor as F32 with its own shape. */
     private static void addFloats(GgufWriter w, TensorInfo t) {
-        float[] v = floats(t);
+        float[] v = BtlmWeights.toFloats(t);
         w.addTensor(t.name(), DType.F32, t.shape(), ch -> {
             ByteBuffer b = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
             for (float x : v) {
@@ -222,7 +222,7 @@ public final class GgufExport {
                     }
                     case BF16 -> {
                         for (int c = 0; c < cols; c++) {
-                            seg.set(I16_LE, at + 2L * c, toBf16(v[off + c]));
+                            seg.set(I16_LE, at + 2L * c, Quantizer.toBf16(v[off + c]));
                         }
                     }
                     case Q8_0, Q4_0 -> Quantizer.quantizeRow(type, v, off, cols, seg, at);
@@ -233,30 +233,6 @@ public final class GgufExport {
         while (b.hasRemaining()) {
             ch.write(b);
         }
-    }
-
-    /** float → bf16, round to nearest even (NaN kept a NaN). */
-    static short toBf16(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        if (Float.isNaN(v)) {
-            return (short) ((bits >>> 16) | 0x40);
-        }
-        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
-    }
-
-    static float[] floats(TensorInfo t) {
-        int n = Math.toIntExact(t.elementCount());
-        float[] out = new float[n];
-        MemorySegment d = t.data();
-        for (int i = 0; i < n; i++) {
-            out[i] = switch (t.dtype()) {
-                case F32 -> d.get(F32_LE, 4L * i);
-                case F16 -> Float.float16ToFloat(d.get(I16_LE, 2L * i));
-                case BF16 -> Float.intBitsToFloat((d.get(I16_LE, 2L * i) & 0xffff) << 16);
-                default -> throw new BtlmException("tensor " + t.name() + ": cannot convert " + t.dtype());
-            };
-        }
-        return out;
     }
 
     private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

@@ -207,8 +207,8 @@ public final class BtlmWeights {
         }
     }
 
-    /** Reads a small tensor into floats. */
-    static float[] toFloats(TensorInfo t) {
+    /** Reads a small F32/F16/BF16 tensor into floats. */
+    public static float[] toFloats(TensorInfo t) {
         MemorySegment d = t.data();
         int n = Math.toIntExact(t.elementCount());
         float[] out = new float[n];

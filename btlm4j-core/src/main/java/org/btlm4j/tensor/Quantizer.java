@@ -24,6 +24,15 @@ public final class Quantizer {
     private Quantizer() {
     }
 
+    /** float → BF16 bits, rounding to nearest even; a NaN stays a (quiet) NaN. */
+    public static short toBf16(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        if (Float.isNaN(v)) {
+            return (short) ((bits >>> 16) | 0x40);
+        }
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+
     /** Bytes of one quantized row of {@code cols} values: ⌈cols/32⌉ blocks. */
     public static long rowBytes(DType type, int cols) {
         checkType(type);

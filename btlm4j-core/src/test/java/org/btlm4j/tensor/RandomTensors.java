@@ -50,16 +50,11 @@ final class RandomTensors {
         switch (dtype) {
             case F32 -> data.set(FLOAT_LE, 4 * i, v);
             case F16 -> data.set(SHORT_LE, 2 * i, Float.floatToFloat16(v));
-            case BF16 -> data.set(SHORT_LE, 2 * i, toBf16(v));
+            case BF16 -> data.set(SHORT_LE, 2 * i, Quantizer.toBf16(v));
             default -> throw new IllegalArgumentException(dtype.toString());
         }
     }
 
-    /** Round to nearest even, as checkpoint converters do (the values are finite). */
-    static short toBf16(float v) {
-        final int bits = Float.floatToRawIntBits(v);
-        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
-    }
 
     /** N(0,1), but never 0 (in any of the three formats), so that every term of every sum matters. */
     static float gaussianNonZero(Random rnd) {
