@@ -187,18 +187,36 @@ public final class BtlmModel implements AutoCloseable {
 
     /** Loads a model named by a path or a Hub id (see {@link #load(String)}) with the given options. */
     public static BtlmModel load(String pathOrHubId, Options options) {
-        return loadResolved(HubCache.fromEnvironment().resolve(pathOrHubId), options);
+        return load(pathOrHubId, options, (done, total) -> { });
     }
 
-    private static BtlmModel loadResolved(Path path, Options options) {
+    /**
+     * Progress of the slow part of loading: copying the weights into memory when
+     * {@link Options#mmap()} is off (memory-mapped weights need no copy and report nothing).
+     */
+    @FunctionalInterface
+    public interface LoadProgress {
+        /**
+         * {@code bytesDone} of {@code bytesTotal} bytes are in place; called first with 0, last
+         * with the total, possibly from several threads.
+         */
+        void progress(long bytesDone, long bytesTotal);
+    }
+
+    /** Loads a model named by a path or a Hub id with the given options, reporting to {@code progress}. */
+    public static BtlmModel load(String pathOrHubId, Options options, LoadProgress progress) {
+        return loadResolved(HubCache.fromEnvironment().resolve(pathOrHubId), options, progress);
+    }
+
+    private static BtlmModel loadResolved(Path path, Options options, LoadProgress progress) {
         ModelDirectory files = ModelDirectory.locate(path);
         if (files.format() == ModelDirectory.WeightsFormat.GGUF) {
-            return loadGguf(files, options);
+            return loadGguf(files, options, progress);
         }
         BtlmConfig config = options.apply(BtlmConfig.read(files.config()));
         int context = contextFor(config, options);
         Gpt2Tokenizer tokenizer = Gpt2Tokenizer.fromDirectory(files.directory()).orElse(null);
-        return assemble(files, config, tokenizer, files.openWeights(), false, options, context);
+        return assemble(files, config, tokenizer, files.openWeights(), false, options, context, progress);
     }
 
     private static int contextFor(BtlmConfig config, Options options) {
@@ -216,7 +234,7 @@ public final class BtlmModel implements AutoCloseable {
     }
 
     /** A btlm4j GGUF file: config, tokenizer and [out, in] weights all in the one file. */
-    private static BtlmModel loadGguf(ModelDirectory files, Options options) {
+    private static BtlmModel loadGguf(ModelDirectory files, Options options, LoadProgress progress) {
         GgufFile gguf = GgufFile.open(files.weights());
         try {
             String where = files.weights().getFileName().toString();
@@ -247,7 +265,7 @@ public final class BtlmModel implements AutoCloseable {
                 tokenizer = Gpt2Tokenizer.fromTokensAndMerges(strings(tokens, where), strings(merges, where), where);
             }
             config = options.apply(config);
-            return assemble(files, config, tokenizer, gguf, true, options, contextFor(config, options));
+            return assemble(files, config, tokenizer, gguf, true, options, contextFor(config, options), progress);
         } catch (RuntimeException e) {
             gguf.close();
             throw e;
@@ -266,11 +284,11 @@ public final class BtlmModel implements AutoCloseable {
     }
 
     private static BtlmModel assemble(ModelDirectory files, BtlmConfig config, Gpt2Tokenizer tokenizer,
-            TensorSource source, boolean linearOutIn, Options options, int context) {
+            TensorSource source, boolean linearOutIn, Options options, int context, LoadProgress progress) {
         if (!options.mmap()) {
             TensorSource mapped = source;
             try {
-                source = InMemoryCopy.of(mapped);
+                source = InMemoryCopy.of(mapped, progress::progress);
             } finally {
                 mapped.close();
             }
