@@ -23,7 +23,9 @@ import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Measure prompt processing (pp) and generation (tg) speed like llama-bench, with the "
-                + "machine's read bandwidth and FMA peak measured in the same run.")
+                + "machine's read bandwidth and FMA peak measured in the same run.",
+        footer = {"%nExamples:", "  btlm bench --random 3b -p 512 -n 128",
+            "  btlm bench -m models/btlm-demo -r 5 --json"})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
