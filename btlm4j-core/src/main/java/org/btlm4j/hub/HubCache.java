@@ -125,7 +125,16 @@ public final class HubCache {
         throw new BtlmException(nameOrPath + ": no such file or directory (and not a Hub model id ORG/NAME[@REVISION])");
     }
 
-    /** One cached revision of a model, as {@code btlm list} shows it. */
+    /**
+     * One cached revision of a model, as {@code btlm list} shows it.
+     *
+     * @param repo     {@code org/name}
+     * @param revision the refs (branches, tags) naming this commit, comma-separated, or {@code -}
+     * @param commit   the snapshot's commit
+     * @param snapshot the snapshot directory
+     * @param bytes    the size of the files in the snapshot
+     * @param formats  the weight formats found: {@code safetensors}, {@code pytorch}, {@code gguf}
+     */
     public record Entry(String repo, String revision, String commit, Path snapshot, long bytes, List<String> formats) {
     }
 
