@@ -6,10 +6,15 @@ package org.btlm4j;
  * it as one line and exit with status 2 (or answer 4xx) instead of showing a stack trace.
  */
 public class BtlmException extends RuntimeException {
+    /** @param message what is wrong and where, for the user */
     public BtlmException(String message) {
         super(message);
     }
 
+    /**
+     * @param message what is wrong and where, for the user
+     * @param cause   the underlying failure
+     */
     public BtlmException(String message, Throwable cause) {
         super(message, cause);
     }

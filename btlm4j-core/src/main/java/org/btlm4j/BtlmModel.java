@@ -4,6 +4,9 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Supplier;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
@@ -15,6 +18,7 @@ import org.btlm4j.convert.GgufExport;
 import org.btlm4j.generate.Generator;
 import org.btlm4j.generate.Perplexity;
 import org.btlm4j.generate.TokenListener;
+import org.btlm4j.hub.HubCache;
 import org.btlm4j.model.Btlm;
 import org.btlm4j.model.BtlmConfig;
 import org.btlm4j.model.BtlmWeights;
@@ -26,15 +30,22 @@ import org.btlm4j.tokenizer.Gpt2Tokenizer;
  * A loaded BTLM: the public face of the engine.
  *
  * <pre>{@code
- * try (BtlmModel model = BtlmModel.load(Path.of("btlm-3b-8k-base"))) {
+ * try (BtlmModel model = BtlmModel.load("models/btlm-demo")) {
  *     GenerationResult r = model.generate("And God said", GenerationParams.defaults().withMaxNewTokens(20));
  *     System.out.println(r.text());
  * }
  * }</pre>
  *
- * <p>The weights are memory-mapped and used in place. Every call has its own KV cache, so one model
- * may serve several threads at once; {@link #close()} unmaps the files, after which the model must
- * not be used.
+ * <p>A model is found by {@link #load(String)} as a directory, a weights or GGUF file, or a Hugging
+ * Face Hub id {@code org/name[@revision]} already in the local Hub cache ({@code btlm pull}). The
+ * weights are memory-mapped and used in place.
+ *
+ * <p><b>Threads.</b> A model is safe to share: every call ({@code generate}, {@code stream},
+ * {@code score}, ...) has its own KV cache and sampler, so several threads may generate at once and
+ * each gets what it would get alone. They share the model's one thread pool, which runs the matrix
+ * work of one call at a time; concurrent calls therefore interleave step by step rather than run
+ * truly in parallel. {@link #close()} waits for the calls in progress, then unmaps the files;
+ * later calls fail with a {@link BtlmException}.
  */
 public final class BtlmModel implements AutoCloseable {
 
@@ -52,6 +63,7 @@ public final class BtlmModel implements AutoCloseable {
      */
     public record Options(int threads, int contextLength, boolean mmap, KvCache.Type kvType,
             String alibiScaling) {
+        /** Checks the values. */
         public Options {
             if (threads < 0) {
                 throw new BtlmException("threads must be 0 (all cores) or more, got " + threads);
@@ -64,18 +76,22 @@ public final class BtlmModel implements AutoCloseable {
             }
         }
 
+        /** Memory-mapped weights, an F32 KV cache and the config's ALiBi scaling. */
         public Options(int threads, int contextLength) {
             this(threads, contextLength, true, KvCache.Type.F32, null);
         }
 
+        /** An F32 KV cache and the config's ALiBi scaling. */
         public Options(int threads, int contextLength, boolean mmap) {
             this(threads, contextLength, mmap, KvCache.Type.F32, null);
         }
 
+        /** The config's ALiBi scaling. */
         public Options(int threads, int contextLength, boolean mmap, KvCache.Type kvType) {
             this(threads, contextLength, mmap, kvType, null);
         }
 
+        /** All cores, the model's context, memory-mapped weights, an F32 KV cache. */
         public static Options defaults() {
             return new Options(0, 0, true, KvCache.Type.F32, null);
         }
@@ -126,6 +142,9 @@ public final class BtlmModel implements AutoCloseable {
     private final Gpt2Tokenizer tokenizer;
     private final Generator generator;
     private final String description;
+    /** Calls hold it shared; {@link #close()} holds it exclusively, so it waits for them. */
+    private final ReadWriteLock inUse = new ReentrantReadWriteLock();
+    private volatile boolean closed;
 
     private BtlmModel(ModelDirectory files, BtlmConfig config, TensorSource source, Parallel pool, Btlm model,
             Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType) {
@@ -139,20 +158,65 @@ public final class BtlmModel implements AutoCloseable {
         this.description = source.describe();
     }
 
-    /** Loads the model in a directory (or from one weights file in it) with default options. */
+    /**
+     * Loads a model with default options: {@code path} is a model directory, a weights file in one,
+     * a GGUF file, or (when no such path exists) a Hub id {@code org/name[@revision]} in the local
+     * Hugging Face cache.
+     *
+     * @throws BtlmException naming what was looked for when the model is not found or not readable
+     */
     public static BtlmModel load(Path path) {
         return load(path, Options.defaults());
     }
 
+    /** Loads a model (see {@link #load(Path)}) with the given options. */
     public static BtlmModel load(Path path, Options options) {
+        return load(path.toString(), options);
+    }
+
+    /**
+     * Loads a model named by a path or by a Hub id {@code org/name[@revision]}, with default options.
+     * A Hub id is looked up in {@code $HF_HUB_CACHE}, else {@code $HF_HOME/hub}, else
+     * {@code ~/.cache/huggingface/hub}, so models downloaded by the Python tools are used as they are.
+     *
+     * @throws BtlmException naming what was looked for when the model is not found or not readable
+     */
+    public static BtlmModel load(String pathOrHubId) {
+        return load(pathOrHubId, Options.defaults());
+    }
+
+    /** Loads a model named by a path or a Hub id (see {@link #load(String)}) with the given options. */
+    public static BtlmModel load(String pathOrHubId, Options options) {
+        return load(pathOrHubId, options, (done, total) -> { });
+    }
+
+    /**
+     * Progress of the slow part of loading: copying the weights into memory when
+     * {@link Options#mmap()} is off (memory-mapped weights need no copy and report nothing).
+     */
+    @FunctionalInterface
+    public interface LoadProgress {
+        /**
+         * {@code bytesDone} of {@code bytesTotal} bytes are in place; called first with 0, last
+         * with the total, possibly from several threads.
+         */
+        void progress(long bytesDone, long bytesTotal);
+    }
+
+    /** Loads a model named by a path or a Hub id with the given options, reporting to {@code progress}. */
+    public static BtlmModel load(String pathOrHubId, Options options, LoadProgress progress) {
+        return loadResolved(HubCache.fromEnvironment().resolve(pathOrHubId), options, progress);
+    }
+
+    private static BtlmModel loadResolved(Path path, Options options, LoadProgress progress) {
         ModelDirectory files = ModelDirectory.locate(path);
         if (files.format() == ModelDirectory.WeightsFormat.GGUF) {
-            return loadGguf(files, options);
+            return loadGguf(files, options, progress);
         }
         BtlmConfig config = options.apply(BtlmConfig.read(files.config()));
         int context = contextFor(config, options);
         Gpt2Tokenizer tokenizer = Gpt2Tokenizer.fromDirectory(files.directory()).orElse(null);
-        return assemble(files, config, tokenizer, files.openWeights(), false, options, context);
+        return assemble(files, config, tokenizer, files.openWeights(), false, options, context, progress);
     }
 
     private static int contextFor(BtlmConfig config, Options options) {
@@ -170,7 +234,7 @@ public final class BtlmModel implements AutoCloseable {
     }
 
     /** A btlm4j GGUF file: config, tokenizer and [out, in] weights all in the one file. */
-    private static BtlmModel loadGguf(ModelDirectory files, Options options) {
+    private static BtlmModel loadGguf(ModelDirectory files, Options options, LoadProgress progress) {
         GgufFile gguf = GgufFile.open(files.weights());
         try {
             String where = files.weights().getFileName().toString();
@@ -201,7 +265,7 @@ public final class BtlmModel implements AutoCloseable {
                 tokenizer = Gpt2Tokenizer.fromTokensAndMerges(strings(tokens, where), strings(merges, where), where);
             }
             config = options.apply(config);
-            return assemble(files, config, tokenizer, gguf, true, options, contextFor(config, options));
+            return assemble(files, config, tokenizer, gguf, true, options, contextFor(config, options), progress);
         } catch (RuntimeException e) {
             gguf.close();
             throw e;
@@ -220,11 +284,11 @@ public final class BtlmModel implements AutoCloseable {
     }
 
     private static BtlmModel assemble(ModelDirectory files, BtlmConfig config, Gpt2Tokenizer tokenizer,
-            TensorSource source, boolean linearOutIn, Options options, int context) {
+            TensorSource source, boolean linearOutIn, Options options, int context, LoadProgress progress) {
         if (!options.mmap()) {
             TensorSource mapped = source;
             try {
-                source = InMemoryCopy.of(mapped);
+                source = InMemoryCopy.of(mapped, progress::progress);
             } finally {
                 mapped.close();
             }
@@ -244,6 +308,7 @@ public final class BtlmModel implements AutoCloseable {
         }
     }
 
+    /** The model's configuration (with the ALiBi scaling of the load options applied). */
     public BtlmConfig config() {
         return config;
     }
@@ -257,6 +322,7 @@ public final class BtlmModel implements AutoCloseable {
         return tokenizer;
     }
 
+    /** Whether the model came with tokenizer files (else only token ids can be used). */
     public boolean hasTokenizer() {
         return tokenizer != null;
     }
@@ -286,40 +352,61 @@ public final class BtlmModel implements AutoCloseable {
         return model.weights().bytes();
     }
 
+    /** Threads of the model's pool for the matrix work. */
     public int threads() {
         return pool.threads();
     }
 
+    /**
+     * Generates after {@code prompt} (encoded with the model's tokenizer).
+     *
+     * @throws BtlmException for an empty prompt, a prompt longer than the context, or no tokenizer
+     */
     public GenerationResult generate(String prompt, GenerationParams params) {
-        return generator.generate(tokenizer().encode(prompt), params, null);
+        return guarded(() -> generator.generate(tokenizer().encode(prompt), params, null));
     }
 
+    /** Generates after the token ids {@code promptIds}. */
     public GenerationResult generate(int[] promptIds, GenerationParams params) {
-        return generator.generate(promptIds, params, null);
+        return guarded(() -> generator.generate(promptIds, params, null));
     }
 
-    /** Generates and hands each piece of final text to {@code onText} as soon as it is known. */
+    /**
+     * Generates and hands each piece of final text to {@code onText} (on the calling thread) as soon
+     * as it is known; the pieces joined are the result's text.
+     */
     public GenerationResult stream(String prompt, GenerationParams params, Consumer<String> onText) {
         tokenizer();
-        return generator.generate(tokenizer.encode(prompt), params, (id, text) -> {
+        return guarded(() -> generator.generate(tokenizer.encode(prompt), params, (id, text) -> {
             if (!text.isEmpty()) {
                 onText.accept(text);
             }
-        });
+        }));
     }
 
     /** Generates from token ids, reporting every token and its final text to {@code listener}. */
     public GenerationResult stream(int[] promptIds, GenerationParams params, TokenListener listener) {
-        return generator.generate(promptIds, params, listener);
+        return guarded(() -> generator.generate(promptIds, params, listener));
+    }
+
+    /**
+     * Starts generating after {@code prompt} on another thread and returns the text as an iterator
+     * of pieces; closing the stream early cancels the generation.
+     */
+    public TextStream stream(String prompt, GenerationParams params) {
+        int[] ids = tokenizer().encode(prompt);
+        checkOpen();
+        return new TextStream(onText -> guarded(() -> generator.generate(ids, params, (id, text) -> onText.accept(text))));
     }
 
     /** Log-probability of each token of {@code text} given the tokens before it. */
     public ScoreResult score(String text) {
-        return generator.score(tokenizer().encode(text));
+        return guarded(() -> generator.score(tokenizer().encode(text)));
     }
 
+    /** Log-probability of each token id given the ones before it. */
     public ScoreResult score(int[] ids) {
-        return generator.score(ids);
+        return guarded(() -> generator.score(ids));
     }
 
     /**
@@ -328,7 +415,24 @@ public final class BtlmModel implements AutoCloseable {
      */
     public Perplexity.Result perplexity(int[] ids, int window, int stride) {
         int w = window == 0 ? contextLength() : window;
-        return Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride);
+        return guarded(() -> Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride));
+    }
+
+    /** Runs one call while the model is open; {@link #close()} waits for it. */
+    private <T> T guarded(Supplier<T> call) {
+        inUse.readLock().lock();
+        try {
+            checkOpen();
+            return call.get();
+        } finally {
+            inUse.readLock().unlock();
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new BtlmException("the model is closed");
+        }
     }
 
     /** The forward pass itself, for callers that manage their own KV cache. */
@@ -336,9 +440,19 @@ public final class BtlmModel implements AutoCloseable {
         return model;
     }
 
+    /** Waits for the calls in progress, then stops the thread pool and unmaps the weights. Idempotent. */
     @Override
     public void close() {
-        pool.close();
-        source.close();
+        inUse.writeLock().lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            pool.close();
+            source.close();
+        } finally {
+            inUse.writeLock().unlock();
+        }
     }
 }

@@ -20,6 +20,7 @@ import java.util.List;
 public record GenerationParams(int maxNewTokens, float temperature, int topK, float topP, float minP,
         float repeatPenalty, Long seed, List<String> stop, boolean ignoreEos) {
 
+    /** Checks the values; a {@link BtlmException} names the first one out of range. */
     public GenerationParams {
         stop = stop == null ? List.of() : List.copyOf(stop);
         if (maxNewTokens < 0) {
@@ -52,38 +53,47 @@ public record GenerationParams(int maxNewTokens, float temperature, int topK, fl
         return new GenerationParams(128, 0f, 0, 1f, 0f, 1f, null, List.of(), false);
     }
 
+    /** A copy with another maximum of new tokens. */
     public GenerationParams withMaxNewTokens(int n) {
         return new GenerationParams(n, temperature, topK, topP, minP, repeatPenalty, seed, stop, ignoreEos);
     }
 
+    /** A copy with another temperature (0: greedy). */
     public GenerationParams withTemperature(float t) {
         return new GenerationParams(maxNewTokens, t, topK, topP, minP, repeatPenalty, seed, stop, ignoreEos);
     }
 
+    /** A copy with another top-k (0: off). */
     public GenerationParams withTopK(int k) {
         return new GenerationParams(maxNewTokens, temperature, k, topP, minP, repeatPenalty, seed, stop, ignoreEos);
     }
 
+    /** A copy with another top-p (1: off). */
     public GenerationParams withTopP(float p) {
         return new GenerationParams(maxNewTokens, temperature, topK, p, minP, repeatPenalty, seed, stop, ignoreEos);
     }
 
+    /** A copy with another min-p (0: off). */
     public GenerationParams withMinP(float p) {
         return new GenerationParams(maxNewTokens, temperature, topK, topP, p, repeatPenalty, seed, stop, ignoreEos);
     }
 
+    /** A copy with another repetition penalty (1: off). */
     public GenerationParams withRepeatPenalty(float r) {
         return new GenerationParams(maxNewTokens, temperature, topK, topP, minP, r, seed, stop, ignoreEos);
     }
 
+    /** A copy with another sampler seed (null: a random one). */
     public GenerationParams withSeed(Long s) {
         return new GenerationParams(maxNewTokens, temperature, topK, topP, minP, repeatPenalty, s, stop, ignoreEos);
     }
 
+    /** A copy with other stop strings. */
     public GenerationParams withStop(List<String> s) {
         return new GenerationParams(maxNewTokens, temperature, topK, topP, minP, repeatPenalty, seed, s, ignoreEos);
     }
 
+    /** A copy that does or does not keep going after the end-of-text token. */
     public GenerationParams withIgnoreEos(boolean i) {
         return new GenerationParams(maxNewTokens, temperature, topK, topP, minP, repeatPenalty, seed, stop, i);
     }

@@ -14,6 +14,8 @@ import java.util.concurrent.Callable;
 import org.btlm4j.BtlmException;
 import org.btlm4j.bench.Bench;
 import org.btlm4j.bench.RandomCheckpoint;
+import org.btlm4j.hub.HubCache;
+import org.btlm4j.hub.HubId;
 import org.btlm4j.model.BtlmConfig;
 import org.btlm4j.tensor.Parallel;
 import picocli.CommandLine.Command;
@@ -23,7 +25,9 @@ import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Measure prompt processing (pp) and generation (tg) speed like llama-bench, with the "
-                + "machine's read bandwidth and FMA peak measured in the same run.")
+                + "machine's read bandwidth and FMA peak measured in the same run.",
+        footer = {"%nExamples:", "  btlm bench --random 3b -p 512 -n 128",
+            "  btlm bench -m models/btlm-demo -r 5 --json"})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -32,8 +36,9 @@ final class BenchCommand implements Callable<Integer> {
             + "(3b: BTLM-3B-8k's exact shapes), created once in the cache directory.")
     String random;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR", description = "Benchmark this model instead.")
-    Path model;
+    @Option(names = {"-m", "--model"}, paramLabel = "MODEL",
+            description = "Benchmark this model instead: a directory, a GGUF file or a Hub id in the Hugging Face cache.")
+    String model;
 
     @Option(names = "--print-path", description = "Create the --random checkpoint if needed, print its path, and exit.")
     boolean printPath;
@@ -94,8 +99,9 @@ final class BenchCommand implements Callable<Integer> {
             throw new BtlmException("-p and -n must be 0 or more");
         }
         int nThreads = threads == 0 ? Parallel.defaultThreads() : threads;
-        Path path = model;
-        String label = model == null ? null : model.getFileName().toString();
+        Path path = model == null ? null : HubCache.fromEnvironment().resolve(model);
+        String label = model == null ? null : HubId.looksLike(model) && !Files.exists(Path.of(model)) ? model
+                : path.getFileName().toString();
         if (random != null) {
             if (!random.equalsIgnoreCase("3b")) {
                 throw new BtlmException("--random " + random + " is not known (available: 3b)");

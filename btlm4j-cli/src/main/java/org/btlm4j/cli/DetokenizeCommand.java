@@ -8,7 +8,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "detokenize", description = "Print the text of token ids.", mixinStandardHelpOptions = true)
+@Command(name = "detokenize", description = "Print the text of token ids.", mixinStandardHelpOptions = true,
+        footer = {"%nExample:", "  btlm detokenize -m models/btlm-demo --token-ids 464,1578,531"})
 final class DetokenizeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

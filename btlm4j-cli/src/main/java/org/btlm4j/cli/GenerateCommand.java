@@ -17,7 +17,10 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "generate", description = "Generate text after a prompt (streams it; --json prints one object).",
-        mixinStandardHelpOptions = true, sortOptions = false)
+        mixinStandardHelpOptions = true, sortOptions = false,
+        footer = {"%nExamples:", "  btlm generate -m models/btlm-demo -p \"And God said\" -n 32",
+            "  btlm generate -m cerebras/btlm-3b-8k-base -p \"Paris is\" --temperature 0.7 --seed 1",
+            "  btlm generate -m model-q8_0.gguf -f prompt.txt --stop \"\\n\" --json"})
 final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

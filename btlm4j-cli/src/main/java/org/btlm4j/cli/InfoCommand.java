@@ -10,7 +10,8 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "info", description = "Architecture, parameter count, file format, dtype and memory needed.",
-        mixinStandardHelpOptions = true)
+        mixinStandardHelpOptions = true,
+        footer = {"%nExamples:", "  btlm info -m models/btlm-demo", "  btlm info -m cerebras/btlm-3b-8k-base --kv-type f16"})
 final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

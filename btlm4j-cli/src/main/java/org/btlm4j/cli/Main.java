@@ -9,8 +9,12 @@ import picocli.CommandLine.Command;
 /** The {@code btlm} command: parsing and printing only; the work is done by btlm4j-core. */
 @Command(name = "btlm", mixinStandardHelpOptions = true, version = "btlm4j 0.1.0",
         description = "Run Cerebras BTLM-3B-8k (and GPT-2-family) models in pure Java.",
+        footer = {"%nExamples:", "  btlm pull cerebras/btlm-3b-8k-base",
+            "  btlm generate -m cerebras/btlm-3b-8k-base -p \"The capital of France is\"",
+            "  btlm help generate"},
         subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, DetokenizeCommand.class,
-            InfoCommand.class, PerplexityCommand.class, QuantizeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+            InfoCommand.class, PerplexityCommand.class, QuantizeCommand.class, BenchCommand.class, PullCommand.class,
+            ListCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     /** Exit status for bad input (a missing file, a malformed checkpoint, a bad option). */

@@ -7,6 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.btlm4j.BtlmException;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.hub.HubCache;
+import org.btlm4j.hub.HubId;
 import org.btlm4j.model.KvCache;
 import picocli.CommandLine.Option;
 
@@ -15,10 +17,11 @@ final class ModelOptions {
     /** The official model's repository name; a local directory of that name is picked up by default. */
     static final String OFFICIAL = "cerebras/btlm-3b-8k-base";
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR",
-            description = "Model directory (or weights file). Default: ${sys:user.home}/models/btlm-3b-8k-base or "
-                    + "./btlm-3b-8k-base if present, else the bundled demo model.")
-    Path model;
+    @Option(names = {"-m", "--model"}, paramLabel = "MODEL",
+            description = "Model directory, weights or GGUF file, or Hub id ORG/NAME[@REVISION] in the Hugging Face "
+                    + "cache (btlm pull). Default: " + OFFICIAL + " if found (./btlm-3b-8k-base, "
+                    + "${sys:user.home}/models/btlm-3b-8k-base, the Hub cache), else the bundled demo model.")
+    String model;
 
     @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads for the matrix work (default: all cores).")
     int threads;
@@ -43,14 +46,54 @@ final class ModelOptions {
     @Option(names = "--verbose", description = "Show stack traces and loading details.")
     boolean verbose;
 
+    /** Copies smaller than this load quickly enough to need no progress bar. */
+    static final long PROGRESS_MIN_BYTES = 256L << 20;
+
     /** Loads the chosen model, saying on stderr which one when it was not named. */
     BtlmModel load(PrintWriter err) {
-        Path path = model != null ? model : defaultModel(err);
-        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType), alibiScaling));
+        Path path = resolve(err);
+        BtlmModel m;
+        LoadBar bar = new LoadBar(err);
+        try (bar) {
+            m = BtlmModel.load(path.toString(),
+                    new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType), alibiScaling), bar);
+        }
         if (verbose) {
             err.println("btlm: " + m.files().choice() + " — " + m.description() + ", " + m.threads() + " threads");
         }
         return m;
+    }
+
+    /** The path of the chosen model: -m (a path, or a Hub id in the cache), else the default model. */
+    Path resolve(PrintWriter err) {
+        return model != null ? HubCache.fromEnvironment().resolve(model) : defaultModel(err);
+    }
+
+    /** A progress bar for copying the weights into memory (--no-mmap), shown only for large models. */
+    private static final class LoadBar implements BtlmModel.LoadProgress, AutoCloseable {
+        private final PrintWriter err;
+        private ProgressBar bar;
+
+        LoadBar(PrintWriter err) {
+            this.err = err;
+        }
+
+        @Override
+        public synchronized void progress(long done, long total) {
+            if (bar == null && total >= PROGRESS_MIN_BYTES) {
+                bar = new ProgressBar(err, "loading", total, ProgressBar.Unit.BYTES);
+            }
+            if (bar != null) {
+                bar.update(Math.max(done, 0));
+            }
+        }
+
+        @Override
+        public synchronized void close() {
+            if (bar != null) {
+                bar.close();
+            }
+        }
     }
 
     static KvCache.Type kvType(String name) {
@@ -72,6 +115,11 @@ final class ModelOptions {
         candidates.add(Path.of(OFFICIAL));
         candidates.add(Path.of(System.getProperty("user.home"), "models", "btlm-3b-8k-base"));
         candidates.add(Path.of(System.getProperty("user.home"), "models", OFFICIAL));
+        try {
+            candidates.add(HubCache.fromEnvironment().snapshot(HubId.parse(OFFICIAL)));
+        } catch (BtlmException notCached) {
+            // not pulled: the demo model below
+        }
         for (Path p : candidates) {
             if (Files.isRegularFile(p.resolve("config.json"))) {
                 err.println("btlm: no -m given; using " + OFFICIAL + " found at " + p.toAbsolutePath());

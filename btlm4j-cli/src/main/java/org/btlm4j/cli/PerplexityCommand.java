@@ -14,7 +14,9 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "perplexity", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Perplexity of a text (HF's definition), in sliding windows when it is longer than the window.")
+        description = "Perplexity of a text (HF's definition), in sliding windows when it is longer than the window.",
+        footer = {"%nExamples:", "  btlm perplexity -m models/btlm-demo -f text.txt",
+            "  btlm perplexity -m cerebras/btlm-3b-8k-base -f wiki.test.raw --window 2048 --stride 512 --json"})
 final class PerplexityCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

@@ -7,6 +7,7 @@ import java.util.concurrent.Callable;
 import org.btlm4j.BtlmException;
 import org.btlm4j.checkpoint.DType;
 import org.btlm4j.convert.GgufExport;
+import org.btlm4j.hub.HubCache;
 import org.btlm4j.tensor.Parallel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -14,13 +15,16 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Write a model as a GGUF file with Q8_0/Q4_0 (or F32/F16/BF16) weights; -m accepts the result.")
+        description = "Write a model as a GGUF file with Q8_0/Q4_0 (or F32/F16/BF16) weights; -m accepts the result.",
+        footer = {"%nExamples:", "  btlm quantize -m btlm-3b-8k-base --type q8_0 -o btlm-3b-q8_0.gguf",
+            "  btlm quantize -m btlm-3b-8k-base --type q4_0 --embedding-type q8_0 -o btlm-3b-q4_0.gguf"})
 final class QuantizeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = {"-m", "--model"}, paramLabel = "DIR", required = true, description = "The model to convert.")
-    Path model;
+    @Option(names = {"-m", "--model"}, paramLabel = "MODEL", required = true,
+            description = "The model to convert: a directory, or a Hub id ORG/NAME[@REVISION] in the Hugging Face cache.")
+    String model;
 
     @Option(names = "--type", paramLabel = "TYPE", required = true, description = "q8_0, q4_0, f16, bf16 or f32.")
     String type;
@@ -57,7 +61,7 @@ final class QuantizeCommand implements Callable<Integer> {
         long start = System.nanoTime();
         try (Parallel pool = new Parallel(threads == 0 ? Parallel.defaultThreads() : threads)) {
             long[] shown = {-1};
-            GgufExport.export(model, t, e, output, pool, written -> {
+            GgufExport.export(HubCache.fromEnvironment().resolve(model), t, e, output, pool, written -> {
                 long mb = written >> 20;
                 if (mb / 64 != shown[0]) { // a progress line every 64 MiB
                     shown[0] = mb / 64;

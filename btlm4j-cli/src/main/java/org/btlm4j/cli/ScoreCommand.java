@@ -16,7 +16,9 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "score", description = "Log-probability of every token of a text given the tokens before it.",
-        mixinStandardHelpOptions = true, sortOptions = false)
+        mixinStandardHelpOptions = true, sortOptions = false,
+        footer = {"%nExamples:", "  btlm score -m models/btlm-demo -p \"In the beginning God created the heaven\"",
+            "  btlm score -m models/btlm-demo --token-ids 818,262,3726 --json"})
 final class ScoreCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

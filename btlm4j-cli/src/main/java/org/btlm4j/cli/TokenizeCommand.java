@@ -21,7 +21,9 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "tokenize", description = "Print the token ids of a text as JSON {\"ids\": [...]}.",
-        mixinStandardHelpOptions = true, sortOptions = false)
+        mixinStandardHelpOptions = true, sortOptions = false,
+        footer = {"%nExamples:", "  btlm tokenize -m models/btlm-demo -p \"Hello world\"",
+            "  btlm tokenize -m models/btlm-demo --jsonl texts.jsonl"})
 final class TokenizeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;

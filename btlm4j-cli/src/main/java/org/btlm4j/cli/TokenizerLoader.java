@@ -13,11 +13,8 @@ final class TokenizerLoader {
     }
 
     static Gpt2Tokenizer load(ModelOptions options, PrintWriter err) {
-        Path path = options.model != null ? options.model : ModelOptions.defaultModel(err);
+        Path path = options.resolve(err);
         Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
-        if (!Files.exists(path)) {
-            throw new BtlmException(path + ": no such file or directory");
-        }
         return Gpt2Tokenizer.fromDirectory(dir).orElseThrow(() ->
                 new BtlmException(dir + ": no tokenizer files (tokenizer.json, or vocab.json and merges.txt)"));
     }

@@ -36,8 +36,19 @@ public final class InMemoryCopy implements TensorSource {
         this.hugePages = hugePages;
     }
 
+    /** Reports the bytes copied so far; called from the copying threads, at most once per 64 MiB piece. */
+    @FunctionalInterface
+    public interface Progress {
+        void copied(long bytesDone, long bytesTotal);
+    }
+
     /** Copies every tensor of {@code source}; the source may be closed afterwards. */
     public static InMemoryCopy of(TensorSource source) {
+        return of(source, (done, total) -> { });
+    }
+
+    /** Copies every tensor of {@code source}, reporting to {@code progress}; the source may be closed afterwards. */
+    public static InMemoryCopy of(TensorSource source, Progress progress) {
         // Distinct byte ranges: a tensor whose data is the same segment as another's is copied once.
         Map<MemorySegment, Long> offsets = new LinkedHashMap<>();
         long total = 0;
@@ -67,7 +78,17 @@ public final class InMemoryCopy implements TensorSource {
                 }
                 out.put(t.name(), new TensorInfo(t.name(), t.dtype(), t.shape(), dst, t.source()));
             }
-            pieces.parallelStream().forEach(pair -> pair[1].copyFrom(pair[0]));
+            long bytes = 0;
+            for (MemorySegment[] pair : pieces) {
+                bytes += pair[0].byteSize();
+            }
+            final long toCopy = bytes;
+            java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
+            progress.copied(0, toCopy);
+            pieces.parallelStream().forEach(pair -> {
+                pair[1].copyFrom(pair[0]);
+                progress.copied(done.addAndGet(pair[0].byteSize()), toCopy);
+            });
             return new InMemoryCopy(arena, Collections.unmodifiableMap(out),
                     source.describe() + ", copied to memory" + (huge ? " (huge pages)" : ""), huge);
         } catch (OutOfMemoryError e) {
