@@ -46,6 +46,7 @@ public final class OpenAiServer implements AutoCloseable {
     private volatile BatchEngine engine;
     private volatile String loadError;
     private volatile boolean stopping;
+    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
     private OpenAiServer(ServerOptions options, Supplier<BtlmModel> load) {
         this.options = options;
@@ -124,6 +125,16 @@ public final class OpenAiServer implements AutoCloseable {
         BatchEngine e = engine;
         if (e != null) {
             e.shutdown(graceMillis);
+        }
+        // every sequence has ended: let the handlers write their last chunks before the listener closes
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (inFlight.get() > 0 && System.nanoTime() < until) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                break;
+            }
         }
         app.stop();
         if (model != null) {
@@ -528,6 +539,16 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private void run(Context ctx, Call call, List<BatchEngine.Spec> specs, Requests.Sampling s)
+            throws IOException, InterruptedException {
+        inFlight.incrementAndGet();
+        try {
+            answer(ctx, call, specs, s);
+        } finally {
+            inFlight.decrementAndGet();
+        }
+    }
+
+    private void answer(Context ctx, Call call, List<BatchEngine.Spec> specs, Requests.Sampling s)
             throws IOException, InterruptedException {
         BatchEngine e = engine;
         long timeout = options.requestTimeout().toNanos();
