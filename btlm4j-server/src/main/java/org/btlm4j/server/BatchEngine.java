@@ -208,6 +208,15 @@ final class BatchEngine implements AutoCloseable {
                 if (closing && active.isEmpty() && waiting.isEmpty()) {
                     return;
                 }
+                while (active.size() < parallel && !waiting.isEmpty()) {
+                    Job j = waiting.poll();
+                    if (j.ticket.cancelled) {
+                        continue;
+                    }
+                    j.cache = new KvCache(model.config(), model.contextLength(), model.kvType());
+                    active.add(j);
+                }
+                // those still waiting past their time limit give up (admitted ones end in step())
                 long now = System.nanoTime();
                 waiting.removeIf(j -> {
                     if (j.ticket.cancelled) {
@@ -220,11 +229,6 @@ final class BatchEngine implements AutoCloseable {
                     }
                     return false;
                 });
-                while (active.size() < parallel && !waiting.isEmpty()) {
-                    Job j = waiting.poll();
-                    j.cache = new KvCache(model.config(), model.contextLength(), model.kvType());
-                    active.add(j);
-                }
                 activeCount = active.size();
             }
             try {

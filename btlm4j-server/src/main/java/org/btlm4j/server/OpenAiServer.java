@@ -298,7 +298,7 @@ public final class OpenAiServer implements AutoCloseable {
         stops.addAll(extraStops);
         try {
             return new GenerationParams(maxTokens, s.temperature(), s.topK(), s.topP(), s.minP(),
-                    s.repetitionPenalty(), s.seed(), stops, false);
+                    s.repetitionPenalty(), s.seed(), stops, s.ignoreEos());
         } catch (BtlmException e) {
             throw ApiException.invalid(null, e.getMessage());
         }

@@ -43,7 +43,8 @@ public final class Requests {
 
     /** What both completion endpoints need to run. */
     public record Sampling(int maxTokens, boolean maxTokensGiven, float temperature, float topP, int topK, float minP,
-            float repetitionPenalty, Long seed, List<String> stop, int n, boolean stream, boolean includeUsage) {
+            float repetitionPenalty, Long seed, List<String> stop, int n, boolean stream, boolean includeUsage,
+            boolean ignoreEos) {
     }
 
     /** {@code POST /v1/completions}. {@code logprobs} null: none; echo repeats the prompt. */
@@ -296,8 +297,9 @@ public final class Requests {
         if (bias != null && !bias.isNull() && !(bias.isObject() && bias.isEmpty())) {
             throw ApiException.invalid("logit_bias", "logit_bias is not supported");
         }
+        boolean ignoreEos = bool(o, "ignore_eos", false); // not OpenAI's: for benchmarks of a fixed length
         return new Sampling(maxTokens, given, temperature, topP, topK, minP, penalty, seed, stop, n, stream,
-                includeUsage);
+                includeUsage, ignoreEos);
     }
 
     private static String optionalString(ObjectNode o, String name) {
