@@ -88,15 +88,21 @@ final class ServeCommand implements Callable<Integer> {
         OpenAiServer server = OpenAiServer.start(options, () -> model.load(err));
         err.println("btlm: listening on http://" + host + ":" + server.port() + " (loading the model; /health says "
                 + "when it is ready)");
-        server.awaitReady();
+        try {
+            server.awaitReady();
+        } catch (RuntimeException e) {
+            server.stop(0);
+            throw e;
+        }
         err.println("btlm: ready — " + parallel + " parallel sequences" + (options.apiKey() != null ? ", API key required" : ""));
         err.flush();
-        CountDownLatch stopped = new CountDownLatch(1);
+        // Ctrl-C or SIGTERM: the JVM runs this hook and then exits; the command itself never returns
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            err.println("btlm: stopping (running requests get " + graceSeconds + " s to finish)");
+            err.flush();
             server.stop(graceSeconds * 1000);
-            stopped.countDown();
         }));
-        stopped.await();
+        new CountDownLatch(1).await();
         return 0;
     }
 
