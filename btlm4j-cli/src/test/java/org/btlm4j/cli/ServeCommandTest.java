@@ -27,6 +27,6 @@ class ServeCommandTest {
         assertTrue(c.err().contains("{content}"), c.err());
         CliTest.Run m = CliTest.run("serve", "-m", "no/such/model", "--port", "0");
         assertEquals(2, m.code());
-        assertTrue(m.err().startsWith("error: "), m.err());
+        assertTrue(m.err().contains("error: ") && m.err().contains("no/such/model"), m.err());
     }
 }
