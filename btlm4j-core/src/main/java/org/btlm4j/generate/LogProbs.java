@@ -29,6 +29,9 @@ public final class LogProbs {
      */
     public static int[] top(float[] logits, int off, int n, int k, double[] logprobs) {
         k = Math.min(k, n);
+        if (k <= 0) {
+            return new int[0];
+        }
         double lse = logSumExp(logits, off, n);
         int[] ids = new int[k];
         int found = 0;

@@ -14,7 +14,7 @@ class LogProbsTopTest {
     void topKEqualsAFullSortOnRandomLogits() {
         SplittableRandom r = new SplittableRandom(3);
         for (int n : new int[] {1, 5, 33, 80, 6826}) {
-            for (int k : new int[] {1, 2, 5, 40}) {
+            for (int k : new int[] {0, 1, 2, 5, 40}) {
                 float[] logits = new float[n + 3];
                 for (int i = 0; i < logits.length; i++) {
                     logits[i] = (float) r.nextDouble(-8, 8);

@@ -168,6 +168,14 @@ class CompletionsTest {
             assertEquals(expected[ids.length + t], lp.get("token_logprobs").get(t).asDouble(), 1e-4);
             assertEquals(3, lp.get("top_logprobs").get(t).size());
         }
+        // logprobs 0: the chosen tokens' log-probabilities, no alternatives
+        ServerFixture.Reply zero = server.post("/v1/completions", body(Map.of("prompt", ids, "max_tokens", 4,
+                "temperature", 0, "logprobs", 0, "echo", true)));
+        assertEquals(200, zero.status(), zero.body());
+        JsonNode z = zero.json().get("choices").get(0).get("logprobs");
+        assertEquals(ids.length + 4, z.get("token_logprobs").size());
+        assertEquals(expected[1], z.get("token_logprobs").get(1).asDouble(), 1e-4);
+        assertEquals(0, z.get("top_logprobs").get(ids.length).size());
     }
 
     @Test
