@@ -54,6 +54,24 @@ class ErrorsTest {
     }
 
     @Test
+    void mutatedBodiesOverHttpGetAnAnswerOrA4xxNeverA500() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(23);
+        String[] paths = {"/v1/completions", "/v1/chat/completions", "/tokenize", "/detokenize"};
+        for (int i = 0; i < 300; i++) {
+            byte[] body = RequestsFuzzTest.mutant(r);
+            String path = paths[r.nextInt(paths.length)];
+            ServerFixture.Reply reply = ServerFixture.send(java.net.http.HttpRequest.newBuilder(
+                    java.net.URI.create(server.base + path)).POST(
+                    java.net.http.HttpRequest.BodyPublishers.ofByteArray(body)).build());
+            String what = path + " " + new String(body, java.nio.charset.StandardCharsets.UTF_8) + " → " + reply.body();
+            assertTrue(reply.status() == 200 || reply.status() >= 400 && reply.status() < 500, what);
+            if (reply.status() != 200) {
+                assertTrue(reply.json().get("error").get("message").isTextual(), what);
+            }
+        }
+    }
+
+    @Test
     void limitsAreEnforced() {
         StringBuilder longPrompt = new StringBuilder();
         for (int i = 0; i < 150; i++) {

@@ -48,41 +48,55 @@ class RequestsFuzzTest {
         assertEquals(2, Requests.chat(SEEDS.get(2).getBytes(StandardCharsets.UTF_8), 64).messages().size());
     }
 
+    static final String ALPHABET = "{}[]\":,0123456789.-+eE truefalsnul\\\u00e9\u0000\ud83d\ude00";
+    static final String[] VALUES = {"null", "true", "-1", "1e400", "0.5", "\"x\"", "[]", "{}", "[[]]", "[1,[2]]",
+        "99999999999999999999", "-0", "\"\"", "[\"a\",1]", "[[1],\"a\"]", "{\"a\":{}}"};
+    static final String[] KEYS = {"prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "n", "stop",
+        "seed", "logprobs", "echo", "stream", "stream_options", "messages", "content", "tokens", "logit_bias",
+        "best_of", "suffix", "repetition_penalty", "frequency_penalty", "presence_penalty", "max_completion_tokens",
+        "model"};
+
+    /** A body made from a valid one: bytes mutated, a member of any type, truncated, or random bytes. */
+    static byte[] mutant(SplittableRandom r) {
+        String seed = SEEDS.get(r.nextInt(SEEDS.size()));
+        StringBuilder b = new StringBuilder(seed);
+        switch (r.nextInt(4)) {
+            case 0 -> {
+                for (int m = 0; m < 1 + r.nextInt(4); m++) {
+                    int at = r.nextInt(b.length() + 1);
+                    char c = ALPHABET.charAt(r.nextInt(ALPHABET.length()));
+                    switch (r.nextInt(3)) {
+                        case 0 -> b.insert(at, c);
+                        case 1 -> {
+                            if (at < b.length()) {
+                                b.deleteCharAt(at);
+                            }
+                        }
+                        default -> {
+                            if (at < b.length()) {
+                                b.setCharAt(at, c);
+                            }
+                        }
+                    }
+                }
+            }
+            case 1 -> b = new StringBuilder("{\"" + KEYS[r.nextInt(KEYS.length)] + "\":"
+                    + VALUES[r.nextInt(VALUES.length)] + "," + seed.substring(1));
+            case 2 -> b.setLength(r.nextInt(b.length() + 1));
+            default -> {
+                byte[] raw = new byte[r.nextInt(64)];
+                r.nextBytes(raw);
+                return raw;
+            }
+        }
+        return b.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
     @Test
     void mutatedBodiesGiveOnly4xx() {
         SplittableRandom r = new SplittableRandom(11);
-        String alphabet = "{}[]\":,0123456789.-+eE truefalsnul\\\u00e9\u0000\ud83d\ude00";
-        String[] values = {"null", "true", "-1", "1e400", "0.5", "\"x\"", "[]", "{}", "[[]]", "[1,[2]]",
-            "99999999999999999999", "-0", "\"\"", "[\"a\",1]", "[[1],\"a\"]", "{\"a\":{}}"};
-        String[] keys = {"prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "n", "stop", "seed",
-            "logprobs", "echo", "stream", "stream_options", "messages", "content", "tokens", "logit_bias", "best_of",
-            "suffix", "repetition_penalty", "frequency_penalty", "presence_penalty", "max_completion_tokens", "model"};
         for (int i = 0; i < 4000; i++) {
-            String seed = SEEDS.get(r.nextInt(SEEDS.size()));
-            StringBuilder b = new StringBuilder(seed);
-            int kind = r.nextInt(4);
-            if (kind == 0) { // byte-level mutations
-                for (int m = 0; m < 1 + r.nextInt(4); m++) {
-                    int at = r.nextInt(b.length() + 1);
-                    switch (r.nextInt(3)) {
-                        case 0 -> b.insert(at, alphabet.charAt(r.nextInt(alphabet.length())));
-                        case 1 -> { if (at < b.length()) { b.deleteCharAt(at); } }
-                        default -> { if (at < b.length()) { b.setCharAt(at, alphabet.charAt(r.nextInt(alphabet.length()))); } }
-                    }
-                }
-            } else if (kind == 1) { // a known member with a value of any type
-                String key = keys[r.nextInt(keys.length)];
-                b = new StringBuilder("{\"" + key + "\":" + values[r.nextInt(values.length)] + ","
-                        + seed.substring(1));
-            } else if (kind == 2) { // truncation
-                b.setLength(r.nextInt(b.length() + 1));
-            } else { // random bytes
-                byte[] raw = new byte[r.nextInt(64)];
-                r.nextBytes(raw);
-                check(raw);
-                continue;
-            }
-            check(b.toString().getBytes(StandardCharsets.UTF_8));
+            check(mutant(r));
         }
     }
 
