@@ -1,15 +1,12 @@
 package org.btlm4j.generate;
 
-import java.util.Arrays;
 import org.btlm4j.BtlmException;
-import org.btlm4j.FinishReason;
 import org.btlm4j.GenerationParams;
 import org.btlm4j.GenerationResult;
 import org.btlm4j.ScoreResult;
 import org.btlm4j.model.Btlm;
 import org.btlm4j.model.KvCache;
 import org.btlm4j.tokenizer.Gpt2Tokenizer;
-import org.btlm4j.tokenizer.StreamingDecoder;
 
 /**
  * The generation loop (prefill, sample, decode, stop) and scoring. Each call uses its own
@@ -63,79 +60,21 @@ public final class Generator {
                     + contextLength + " tokens");
         }
         int vocab = model.config().vocabSize();
-        int eos = model.config().eosTokenId();
-        if (params.maxNewTokens() == 0) {
-            return new GenerationResult(prompt, new int[0], "", FinishReason.LENGTH);
+        Decoding decoding = new Decoding(prompt, params, tokenizer, vocab, model.config().eosTokenId(),
+                contextLength);
+        if (decoding.done()) {
+            return decoding.result();
         }
         KvCache cache = newCache();
-        int[] context = Arrays.copyOf(prompt, prompt.length + params.maxNewTokens());
-        int length = prompt.length;
         float[] hidden = prefill(prompt, cache);
         float[] logits = new float[vocab];
         model.logits(hidden, prompt.length - 1, 1, logits);
-
-        Sampler sampler = new Sampler(params);
-        StopMatcher stops = new StopMatcher(params.stop());
-        StreamingDecoder decoder = tokenizer == null ? null : tokenizer.newStreamingDecoder();
-        StringBuilder text = new StringBuilder();
-        int emitted = 0;
-        int generated = 0;
-        FinishReason reason = FinishReason.LENGTH;
-        while (true) {
-            int next = sampler.sample(logits, vocab, context, length);
-            if (next == eos && !params.ignoreEos()) {
-                reason = FinishReason.EOS;
-                break;
-            }
-            context[length++] = next;
-            generated++;
-            if (decoder != null) {
-                text.append(decoder.accept(next));
-            }
-            int stopAt = stops.find(text);
-            if (stopAt >= 0) {
-                text.setLength(stopAt);
-                reason = FinishReason.STOP;
-                emitted = emit(listener, next, text, emitted, text.length());
-                break;
-            }
-            boolean last = generated == params.maxNewTokens() || length == contextLength;
-            if (last && decoder != null) {
-                text.append(decoder.flush());
-                stopAt = stops.find(text);
-                if (stopAt >= 0) {
-                    text.setLength(stopAt);
-                    reason = FinishReason.STOP;
-                }
-            }
-            int safe = last ? text.length() : text.length() - stops.heldBack(text);
-            emitted = emit(listener, next, text, emitted, safe);
-            if (last) {
-                break;
-            }
-            hidden = model.forward(context, length - 1, 1, cache, length);
+        while (!decoding.next(logits, listener)) {
+            int length = decoding.length();
+            hidden = model.forward(decoding.contextUnsafe(), length - 1, 1, cache, length);
             model.logits(hidden, 0, 1, logits);
         }
-        if (reason == FinishReason.EOS && decoder != null) {
-            text.append(decoder.flush());
-            int stopAt = stops.find(text);
-            if (stopAt >= 0) {
-                text.setLength(stopAt);
-                reason = FinishReason.STOP;
-            }
-            if (listener != null && emitted < text.length()) {
-                listener.onToken(eos, text.substring(emitted));
-            }
-        }
-        return new GenerationResult(prompt, Arrays.copyOfRange(context, prompt.length, length), text.toString(),
-                reason);
-    }
-
-    private static int emit(TokenListener listener, int token, CharSequence text, int from, int to) {
-        if (listener != null) {
-            listener.onToken(token, to > from ? text.subSequence(from, to).toString() : "");
-        }
-        return Math.max(from, to);
+        return decoding.result();
     }
 
     /**

@@ -39,11 +39,42 @@ public final class Btlm {
      *                       chunks, so that they together behave as HF's one call
      */
     public float[] forward(int[] tokens, int from, int count, KvCache cache, int scaleKeyLength) {
-        final int e = config.nEmbd();
-        final int nt = count;
-        final int p = cache.length();
-        if (nt <= 0) {
+        if (count <= 0) {
             throw new IllegalArgumentException("forward needs at least one token");
+        }
+        return run(tokens, from, new int[] {count}, new KvCache[] {cache}, new int[] {scaleKeyLength});
+    }
+
+    /**
+     * One forward step over several sequences at once: sequence s contributes {@code counts[s]}
+     * tokens (taken in order from {@code tokens}) after the {@code caches[s].length()} positions it
+     * has cached. The linear layers run over all rows together, so each weight is read once per
+     * step however many sequences share it; keys, values and attention stay per sequence. Returns
+     * the hidden states after {@code ln_f}, [Σ counts, n_embd], rows in the order of the sequences.
+     * Each sequence's rows equal what {@link #forward} would give for them alone.
+     *
+     * @param scaleKeyLengths per sequence, the key length its ALiBi scaling uses (see {@link #forward})
+     */
+    public float[] forwardBatch(int[] tokens, int[] counts, KvCache[] caches, int[] scaleKeyLengths) {
+        return run(tokens, 0, counts, caches, scaleKeyLengths);
+    }
+
+    /** {@link #forwardBatch} over the tokens from {@code tokens[from]}. */
+    private float[] run(int[] tokens, int from, int[] counts, KvCache[] caches, int[] scaleKeyLengths) {
+        final int e = config.nEmbd();
+        final int b = counts.length;
+        if (caches.length != b || scaleKeyLengths.length != b) {
+            throw new IllegalArgumentException("counts, caches and scale lengths must have one entry per sequence");
+        }
+        int nt = 0;
+        for (int s = 0; s < b; s++) {
+            if (counts[s] <= 0) {
+                throw new IllegalArgumentException("forwardBatch needs at least one token per sequence");
+            }
+            nt += counts[s];
+        }
+        if (tokens.length - from < nt) {
+            throw new IllegalArgumentException((tokens.length - from) + " tokens given for " + nt + " rows");
         }
         for (int t = 0; t < nt; t++) {
             int id = tokens[from + t];
@@ -51,24 +82,36 @@ public final class Btlm {
                 throw new BtlmException("token id " + id + " is outside the vocabulary (0.." + (config.vocabSize() - 1) + ")");
             }
         }
-        if (config.positionEmbedding() == BtlmConfig.PositionEmbedding.LEARNED && p + nt > config.nPositions()) {
-            throw new BtlmException("learned position embeddings cover " + config.nPositions() + " positions; "
-                    + (p + nt) + " requested");
+        int[] first = new int[b]; // first row of each sequence
+        int[] p = new int[b];
+        float[] c = new float[b];
+        for (int s = 0, row = 0; s < b; row += counts[s], s++) {
+            first[s] = row;
+            p[s] = caches[s].length();
+            if (config.positionEmbedding() == BtlmConfig.PositionEmbedding.LEARNED && p[s] + counts[s] > config.nPositions()) {
+                throw new BtlmException("learned position embeddings cover " + config.nPositions() + " positions; "
+                        + (p[s] + counts[s]) + " requested");
+            }
+            c[s] = Alibi.scale(config.alibiScaling(), scaleKeyLengths[s]);
         }
-        cache.reserve(nt);
+        for (int s = 0; s < b; s++) {
+            caches[s].reserve(counts[s]);
+        }
 
-        // x_i = wte[t_i] · s_emb; with learned positions (wte[t_i] + wpe[P+i]) · s_emb, HF's order
+        // x_i = wte[t_i] · s_emb, or (wte[t_i] + wpe[P_s+i]) · s_emb, row by row of each sequence
         float[] x = new float[nt * e];
         float[] pos = weights.wpe() != null ? new float[e] : null;
-        for (int t = 0; t < nt; t++) {
-            weights.wte().row(tokens[from + t], x, t * e);
-            if (pos != null) {
-                weights.wpe().row(p + t, pos, 0);
-                VectorMath.addInPlace(x, t * e, pos, 0, e);
+        for (int s = 0; s < b; s++) {
+            for (int i = 0; i < counts[s]; i++) {
+                int t = first[s] + i;
+                weights.wte().row(tokens[from + t], x, t * e);
+                if (pos != null) {
+                    weights.wpe().row(p[s] + i, pos, 0);
+                    VectorMath.addInPlace(x, t * e, pos, 0, e);
+                }
+                VectorMath.scale(x, t * e, e, config.embeddingsScale());
             }
-            VectorMath.scale(x, t * e, e, config.embeddingsScale());
         }
-        float c = Alibi.scale(config.alibiScaling(), scaleKeyLength);
 
         float[] a = new float[nt * e];
         float[] qkv = new float[nt * 3 * e];
@@ -82,8 +125,16 @@ public final class Btlm {
             // a = LayerNorm(x; ln_1); [q|k|v] = a·c_attn.W + c_attn.b
             layerNormRows(x, nt, w.ln1Weight(), w.ln1Bias(), a);
             linear(w.cAttn(), w.cAttnBias(), a, nt, qkv);
-            storeKeysValues(cache, l, qkv, nt, p);
-            attention(cache, l, qkv, nt, p, c, attn);
+            for (int s = 0; s < b; s++) {
+                // attention sees one sequence: its own rows of qkv, its own cache
+                float[] seqQkv = b == 1 ? qkv : java.util.Arrays.copyOfRange(qkv, first[s] * 3 * e, (first[s] + counts[s]) * 3 * e);
+                float[] seqOut = b == 1 ? attn : new float[counts[s] * e];
+                storeKeysValues(caches[s], l, seqQkv, counts[s], p[s]);
+                attention(caches[s], l, seqQkv, counts[s], p[s], c[s], seqOut);
+                if (b != 1) {
+                    System.arraycopy(seqOut, 0, attn, first[s] * e, counts[s] * e);
+                }
+            }
             // x += concat_h(o_h)·attn.c_proj.W + attn.c_proj.b
             linear(w.attnCProj(), w.attnCProjBias(), attn, nt, proj);
             VectorMath.addInPlace(x, 0, proj, 0, nt * e);
@@ -99,7 +150,9 @@ public final class Btlm {
             linear(w.mlpCProj(), w.mlpCProjBias(), up, nt, proj);
             VectorMath.addInPlace(x, 0, proj, 0, nt * e);
         }
-        cache.advance(nt);
+        for (int s = 0; s < b; s++) {
+            caches[s].advance(counts[s]);
+        }
 
         layerNormRows(x, nt, weights.lnFWeight(), weights.lnFBias(), a);
         return a;

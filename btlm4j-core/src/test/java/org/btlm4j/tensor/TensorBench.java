@@ -124,7 +124,7 @@ public final class TensorBench {
     }
 
     /** Enough copies of a matrix to exceed the last-level cache several times over. */
-    private static WeightMatrix[] copies(Arena arena, DType dtype, int rows, int cols) {
+    static WeightMatrix[] copies(Arena arena, DType dtype, int rows, int cols) {
         final long bytes = (long) rows * cols * dtype.bytes();
         final WeightMatrix[] ws = new WeightMatrix[(int) Math.max(2, (256L << 20) / bytes + 1)];
         for (int i = 0; i < ws.length; i++) {
