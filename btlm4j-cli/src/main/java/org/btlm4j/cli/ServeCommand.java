@@ -77,8 +77,10 @@ final class ServeCommand implements Callable<Integer> {
         String key = apiKey != null ? apiKey : System.getenv("BTLM_API_KEY");
         String name = modelName;
         if (name == null) {
-            java.nio.file.Path p = model.model != null ? model.model.toAbsolutePath().normalize() : null;
-            name = p != null && p.getFileName() != null ? p.getFileName().toString() : "btlm";
+            // the last part of -m: a directory's or file's name, or a Hub id's name (org/name@rev)
+            String m = model.model == null ? "" : model.model.replaceAll("[/\\\\]+$", "");
+            String last = m.substring(Math.max(m.lastIndexOf('/'), m.lastIndexOf('\\')) + 1);
+            name = last.isEmpty() ? "btlm" : last;
         }
         ChatTemplate template = new ChatTemplate(unescape(chatMessage), unescape(chatReplyPrefix),
                 chatStops == null ? ChatTemplate.transcript().stops() : chatStops.stream().map(ServeCommand::unescape).toList());
