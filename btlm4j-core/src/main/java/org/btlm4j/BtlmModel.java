@@ -323,6 +323,32 @@ public final class BtlmModel implements AutoCloseable {
     }
 
     /**
+     * log p of the tokens of {@code ids} from {@code from} on, given those before: a continuation
+     * scored after its context. A prefix shared with the previous call is not computed again.
+     */
+    public ContinuationScore scoreContinuation(int[] ids, int from) {
+        return generator.scoreContinuation(ids, from);
+    }
+
+    /**
+     * Whether calls reuse the longest prefix they share with the previous call's tokens (on by
+     * default); results are the same either way.
+     */
+    public void setPromptReuse(boolean on) {
+        generator.setPromptReuse(on);
+    }
+
+    /** Tokens run through the forward pass so far: what the prompt cache saved shows here. */
+    public long forwardedTokens() {
+        return generator.forwardedTokens();
+    }
+
+    /** The generator behind the calls, for the prompt cache file and evaluation. */
+    public Generator generator() {
+        return generator;
+    }
+
+    /**
      * Perplexity of {@code ids} in sliding windows of {@code window} tokens (0: the context length)
      * moved by {@code stride} (0: half the window).
      */

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "btlm", mixinStandardHelpOptions = true, version = "btlm4j 0.1.0",
         description = "Run Cerebras BTLM-3B-8k (and GPT-2-family) models in pure Java.",
         subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, DetokenizeCommand.class,
-            InfoCommand.class, PerplexityCommand.class, QuantizeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+            InfoCommand.class, PerplexityCommand.class, EvalCommand.class, QuantizeCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     /** Exit status for bad input (a missing file, a malformed checkpoint, a bad option). */
