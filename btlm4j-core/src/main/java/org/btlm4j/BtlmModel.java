@@ -353,8 +353,13 @@ public final class BtlmModel implements AutoCloseable {
      * moved by {@code stride} (0: half the window).
      */
     public Perplexity.Result perplexity(int[] ids, int window, int stride) {
+        return perplexity(ids, window, stride, 0);
+    }
+
+    /** As {@link #perplexity(int[], int, int)}, also per bucket of {@code bucket} window positions (0: none). */
+    public Perplexity.Result perplexity(int[] ids, int window, int stride, int bucket) {
         int w = window == 0 ? contextLength() : window;
-        return Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride);
+        return Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride, bucket);
     }
 
     /** The forward pass itself, for callers that manage their own KV cache. */
