@@ -194,7 +194,7 @@ public final class Evaluator {
             for (int d = 0; d < n; d++) {
                 Task.Instance inst = instances.get(d);
                 per[d] = switch (m) {
-                    case ACC -> task instanceof Lambada ? (greedy[d][0] ? 1 : 0)
+                    case ACC -> task.greedyAccuracy() ? (greedy[d][0] ? 1 : 0)
                             : argmax(ll[d], null) == inst.gold() ? 1 : 0;
                     case ACC_NORM -> argmax(ll[d], inst.choiceBytes()) == inst.gold() ? 1 : 0;
                     case PERPLEXITY -> ll[d][0];

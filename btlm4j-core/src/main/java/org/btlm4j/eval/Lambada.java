@@ -19,6 +19,11 @@ final class Lambada extends Task {
         return List.of(Metric.ACC, Metric.PERPLEXITY);
     }
 
+    @Override
+    public boolean greedyAccuracy() {
+        return true;
+    }
+
     /** Everything before the last space-separated word. */
     @Override
     protected String text(EvalDoc doc) {

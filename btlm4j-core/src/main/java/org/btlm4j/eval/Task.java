@@ -39,6 +39,14 @@ public abstract class Task {
         return List.of(Metric.ACC, Metric.ACC_NORM);
     }
 
+    /**
+     * Whether acc is "greedy decoding gives the continuation" (one continuation per document, as
+     * LAMBADA) rather than "the right choice is the most likely".
+     */
+    public boolean greedyAccuracy() {
+        return false;
+    }
+
     /** Few-shot examples when {@code --shots} is not given (lm-eval's default for the task). */
     public int defaultShots() {
         return 0;

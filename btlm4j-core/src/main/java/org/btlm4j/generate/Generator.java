@@ -304,7 +304,7 @@ public final class Generator {
                     for (int k = 0; k < rows; k++) {
                         int next = ids[at + r + k + 1];
                         lp[at + r + k + 1 - from] = LogProbs.logProb(logits, k * vocab, vocab, next);
-                        greedy &= argmax(logits, k * vocab, vocab) == next;
+                        greedy &= Sampler.argmax(logits, k * vocab, vocab) == next;
                     }
                 }
             }
@@ -322,17 +322,5 @@ public final class Generator {
             throw new BtlmException("the input has " + ids.length + " tokens, more than the context of "
                     + contextLength + " tokens");
         }
-    }
-
-    private static int argmax(float[] logits, int off, int n) {
-        int best = 0;
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            if (logits[off + i] > max) {
-                max = logits[off + i];
-                best = i;
-            }
-        }
-        return best;
     }
 }
