@@ -117,19 +117,22 @@ public abstract class Task {
 
     /**
      * The few-shot examples for document number {@code index}: {@code k} distinct records of
-     * {@code pool} drawn with a generator seeded by {@code seed} and {@code index}, so a run is
-     * reproducible and a document's examples do not depend on {@code --limit}.
+     * {@code pool} (other than the document itself) drawn with a generator seeded by {@code seed}
+     * and {@code index}, so a run is reproducible and a document's examples do not depend on
+     * {@code --limit}.
      */
     public List<EvalDoc> fewshotExamples(EvalDoc doc, int index, List<EvalDoc> pool, int k, long seed) {
         if (k == 0) {
             return List.of();
         }
-        if (pool.size() < k) {
+        // A pool that is the evaluated split itself must not give a document its own answer.
+        List<EvalDoc> candidates = pool.stream().filter(ex -> !ex.json().equals(doc.json())).toList();
+        if (candidates.size() < k) {
             throw new BtlmException(name() + ": " + k + " few-shot examples asked for, but the few-shot data holds "
-                    + "only " + pool.size() + " records");
+                    + "only " + candidates.size() + " other records");
         }
         SplittableRandom random = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + index);
-        int[] order = new int[pool.size()];
+        int[] order = new int[candidates.size()];
         for (int i = 0; i < order.length; i++) {
             order[i] = i;
         }
@@ -139,7 +142,7 @@ public abstract class Task {
             int t = order[i];
             order[i] = order[j];
             order[j] = t;
-            out.add(pool.get(order[i]));
+            out.add(candidates.get(order[i]));
         }
         return out;
     }

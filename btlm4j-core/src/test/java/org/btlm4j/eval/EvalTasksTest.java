@@ -194,6 +194,10 @@ class EvalTasksTest {
             differs = !arc.fewshotExamples(doc, 0, pool, 2, seed).equals(a);
         }
         assertTrue(differs, "another seed draws other examples");
+        for (long seed = 0; seed < 20; seed++) {
+            assertTrue(!arc.fewshotExamples(pool.get(0), 0, pool, 2, seed).contains(pool.get(0)),
+                    "a document of the pool is never its own example");
+        }
         String prefix = arc.fewshotPrefix(doc, List.of(pool.get(1), pool.get(0)));
         assertEquals("Question: What is ice made of?\nAnswer: water\n\nQuestion: Who built the ark?\nAnswer: Noah\n\n",
                 prefix);
