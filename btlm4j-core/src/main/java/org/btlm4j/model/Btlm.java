@@ -11,9 +11,6 @@ import org.btlm4j.tensor.VectorMath;
  * pool.
  */
 public final class Btlm {
-    /** Positions per attention tile: 4 KiB of scores, which stay in L1 across a head's dimensions. */
-    static final int ATTENTION_TILE = 1024;
-
     private final BtlmConfig config;
     private final BtlmWeights weights;
     private final Parallel pool;
@@ -180,15 +177,11 @@ public final class Btlm {
                 int n = i + 1; // keys 0..i
                 int qOff = t * 3 * e + h * d;
                 java.util.Arrays.fill(scores, 0, n, 0f);
-                // In tiles of positions, so that the tile's scores stay in L1 while every dimension adds to them.
-                for (int j0 = 0; j0 < n; j0 += ATTENTION_TILE) {
-                    int len = Math.min(ATTENTION_TILE, n - j0);
-                    for (int k = 0; k < d; k++) {
-                        if (half) {
-                            HalfVectors.axpy(qkv[qOff + k], halfKeys, cache.row(h, k) + j0, scores, j0, len);
-                        } else {
-                            VectorMath.axpy(qkv[qOff + k], keys, cache.row(h, k) + j0, scores, j0, len);
-                        }
+                for (int k = 0; k < d; k++) {
+                    if (half) {
+                        HalfVectors.axpy(qkv[qOff + k], halfKeys, cache.row(h, k), scores, 0, n);
+                    } else {
+                        VectorMath.axpy(qkv[qOff + k], keys, cache.row(h, k), scores, 0, n);
                     }
                 }
                 float m = slopes == null ? 0f : slopes[h] / c;
@@ -197,13 +190,9 @@ public final class Btlm {
                 }
                 VectorMath.softmaxInPlace(scores, 0, n);
                 int oOff = t * e + h * d;
-                java.util.Arrays.fill(out, oOff, oOff + d, 0f);
-                for (int j0 = 0; j0 < n; j0 += ATTENTION_TILE) {
-                    int len = Math.min(ATTENTION_TILE, n - j0);
-                    for (int k = 0; k < d; k++) {
-                        out[oOff + k] += half ? HalfVectors.dot(scores, j0, halfValues, cache.row(h, k) + j0, len)
-                                : VectorMath.dot(scores, j0, values, cache.row(h, k) + j0, len);
-                    }
+                for (int k = 0; k < d; k++) {
+                    out[oOff + k] = half ? HalfVectors.dot(scores, 0, halfValues, cache.row(h, k), n)
+                            : VectorMath.dot(scores, 0, values, cache.row(h, k), n);
                 }
             }
         });
