@@ -17,6 +17,8 @@ import org.btlm4j.checkpoint.TensorSource;
 import org.btlm4j.convert.GgufExport;
 import org.btlm4j.generate.Generator;
 import org.btlm4j.generate.Perplexity;
+import org.btlm4j.generate.PromptCacheFile;
+import org.btlm4j.generate.PromptState;
 import org.btlm4j.generate.TokenListener;
 import org.btlm4j.hub.HubCache;
 import org.btlm4j.model.Btlm;
@@ -410,12 +412,86 @@ public final class BtlmModel implements AutoCloseable {
     }
 
     /**
+     * log p of the tokens of {@code ids} from {@code from} on, given those before: a continuation
+     * scored after its context. A prefix shared with the previous call is not computed again.
+     */
+    public ContinuationScore scoreContinuation(int[] ids, int from) {
+        return guarded(() -> generator.scoreContinuation(ids, from));
+    }
+
+    /**
+     * Whether calls reuse the longest prefix they share with the previous call's tokens (on by
+     * default); results are the same either way.
+     */
+    public void setPromptReuse(boolean on) {
+        generator.setPromptReuse(on);
+    }
+
+    /** Tokens run through the forward pass so far: what the prompt cache saved shows here. */
+    public long forwardedTokens() {
+        return generator.forwardedTokens();
+    }
+
+    /**
+     * What a saved prompt cache must match: a SHA-256 of the model config (as in effect, ALiBi
+     * scaling included) and the weights file's name, size and a SHA-256 of its first MiB.
+     */
+    public PromptCacheFile.ModelIdentity identity() {
+        try {
+            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            String configHash = java.util.HexFormat.of().formatHex(sha.digest(
+                    config.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            Path w = files.weights();
+            long size = java.nio.file.Files.size(w);
+            byte[] head = new byte[(int) Math.min(size, 1 << 20)];
+            try (var in = java.nio.file.Files.newInputStream(w)) {
+                in.readNBytes(head, 0, head.length);
+            }
+            String weights = w.getFileName() + ":" + size + ":"
+                    + java.util.HexFormat.of().formatHex(sha.digest(head)).substring(0, 16);
+            return new PromptCacheFile.ModelIdentity(configHash, weights);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        } catch (java.io.IOException e) {
+            throw new BtlmException(files.weights() + ": cannot read (" + e.getMessage() + ")");
+        }
+    }
+
+    /** Saves the kept prompt state (the last call's processed tokens) to {@code file}. */
+    public void savePromptCache(Path file) {
+        PromptState s = generator.keptState();
+        if (s == null || s.cache().length() == 0) {
+            throw new BtlmException("no processed prompt to save");
+        }
+        PromptCacheFile.write(file, s, identity());
+    }
+
+    /** Restores a prompt state saved by {@link #savePromptCache}; the next call reuses its common prefix. */
+    public int loadPromptCache(Path file) {
+        return guarded(() -> {
+            PromptState s = PromptCacheFile.read(file, identity(), config, contextLength(), kvType());
+            generator.keep(s);
+            return s.cache().length();
+        });
+    }
+
+    /** The generator behind the calls, for the prompt cache file and evaluation. */
+    public Generator generator() {
+        return generator;
+    }
+
+    /**
      * Perplexity of {@code ids} in sliding windows of {@code window} tokens (0: the context length)
      * moved by {@code stride} (0: half the window).
      */
     public Perplexity.Result perplexity(int[] ids, int window, int stride) {
+        return perplexity(ids, window, stride, 0);
+    }
+
+    /** As {@link #perplexity(int[], int, int)}, also per bucket of {@code bucket} window positions (0: none). */
+    public Perplexity.Result perplexity(int[] ids, int window, int stride, int bucket) {
         int w = window == 0 ? contextLength() : window;
-        return guarded(() -> Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride));
+        return guarded(() -> Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride, bucket));
     }
 
     /** Runs one call while the model is open; {@link #close()} waits for it. */

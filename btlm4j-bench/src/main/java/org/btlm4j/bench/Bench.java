@@ -3,6 +3,7 @@ package org.btlm4j.bench;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Random;
+import org.btlm4j.BtlmException;
 import org.btlm4j.BtlmModel;
 import org.btlm4j.generate.Sampler;
 import org.btlm4j.model.Btlm;
@@ -23,15 +24,22 @@ public final class Bench {
      *
      * @param depth positions already in the KV cache when tg starts (random keys and values, as
      *              llama-bench's {@code -d}): decode speed deep into the context
+     * @param contextLength most positions (0: n_positions); beyond n_positions needs {@code alibiScaling}
+     * @param alibiScaling  as {@link BtlmModel.Options#alibiScaling()}; null keeps the config's
      */
     public record Options(int promptTokens, int genTokens, int reps, int threads, boolean measureLimits, boolean mmap,
-            int depth, KvCache.Type kvType) {
+            int depth, KvCache.Type kvType, int contextLength, String alibiScaling) {
+        public Options(int promptTokens, int genTokens, int reps, int threads, boolean measureLimits, boolean mmap,
+                int depth, KvCache.Type kvType) {
+            this(promptTokens, genTokens, reps, threads, measureLimits, mmap, depth, kvType, 0, null);
+        }
     }
 
     /** One run's figures; speeds in tokens/s, bandwidth in GB/s (10^9), FMA in GFLOP/s. */
     public record Result(String model, String type, boolean mmap, int threads, double ppTokS, double ppStddev, double tgTokS,
             double tgStddev, double loadS, long weightBytes, double bandwidthGBs, double tgEfficiency,
-            double fmaGflops, double ppEfficiency, long flopsPerToken) {
+            double fmaGflops, double ppEfficiency, long flopsPerToken, long kvBytesRead, double tgEfficiencyWithKv,
+            int contextLength) {
     }
 
     private Bench() {
@@ -51,8 +59,15 @@ public final class Bench {
             }
         }
         long t0 = System.nanoTime();
-        try (BtlmModel model = BtlmModel.load(modelPath, new BtlmModel.Options(o.threads(), 0, o.mmap(), o.kvType()))) {
+        try (BtlmModel model = BtlmModel.load(modelPath, new BtlmModel.Options(o.threads(), o.contextLength(), o.mmap(),
+                o.kvType(), o.alibiScaling()))) {
             double loadS = (System.nanoTime() - t0) / 1e9;
+            int context = model.contextLength();
+            if (o.promptTokens() + 1 > context || o.depth() + o.genTokens() + 1 > context) {
+                throw new BtlmException("-p, and -d plus -n, must stay below the context of " + context + " tokens"
+                        + (context <= model.config().nPositions()
+                                ? "; for more: --ctx N --alibi-scaling dynamic (or factor:F)" : ""));
+            }
             BtlmConfig c = model.config();
             Btlm btlm = model.forwardPass();
             int vocab = c.vocabSize();
@@ -118,9 +133,13 @@ public final class Bench {
             long flops = flopsPerToken(c);
             double ppMean = mean(pp);
             double tgMean = mean(tg);
+            // Each decoded token reads every weight once and the cached keys and values of the
+            // depth it starts at (plus the few it adds): the memory bound of decoding.
+            long kvBytes = 2L * c.nLayer() * c.nEmbd() * o.kvType().bytes() * (o.depth() + o.genTokens() / 2);
             return new Result(label, model.forwardPass().weights().dtype().name().toLowerCase(java.util.Locale.ROOT),
                     o.mmap(), model.threads(), ppMean, stddev(pp), tgMean, stddev(tg), loadS, weightBytes, bandwidth,
-                    weightBytes * tgMean / (bandwidth * 1e9), fma, flops * ppMean / (fma * 1e9), flops);
+                    weightBytes * tgMean / (bandwidth * 1e9), fma, flops * ppMean / (fma * 1e9), flops, kvBytes,
+                    (weightBytes + kvBytes) * tgMean / (bandwidth * 1e9), context);
         }
     }
 

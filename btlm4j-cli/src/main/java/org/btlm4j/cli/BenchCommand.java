@@ -27,7 +27,8 @@ import picocli.CommandLine.Model.CommandSpec;
         description = "Measure prompt processing (pp) and generation (tg) speed like llama-bench, with the "
                 + "machine's read bandwidth and FMA peak measured in the same run.",
         footer = {"%nExamples:", "  btlm bench --random 3b -p 512 -n 128",
-            "  btlm bench -m models/btlm-demo -r 5 --json"})
+            "  btlm bench -m models/btlm-demo -r 5 --json",
+            "  btlm bench --random 3b -p 0 -n 32 -d 16000 --ctx 16384 --alibi-scaling dynamic --kv-type f16"})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -56,6 +57,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = {"-d", "--depth"}, paramLabel = "N", defaultValue = "0",
             description = "Start tg with N positions already in the KV cache (default: ${DEFAULT-VALUE}).")
     int depth;
+
+    @Option(names = {"-c", "--ctx"}, paramLabel = "N", description = "Context length (default: n_positions; more "
+            + "needs --alibi-scaling).")
+    int contextLength;
+
+    @Option(names = "--alibi-scaling", paramLabel = "RULE", description = "dynamic, dynamic:N, factor:F or none: "
+            + "to run past n_positions (e.g. -d 16000 --ctx 16384 --alibi-scaling dynamic).")
+    String alibiScaling;
 
     @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "f32", description = "KV cache: f32 or f16.")
     String kvType;
@@ -118,11 +127,11 @@ final class BenchCommand implements Callable<Integer> {
         } else if (printPath) {
             throw new BtlmException("--print-path goes with --random");
         }
-        if (depth < 0 || promptTokens + 1 > 8192 || depth + genTokens + 1 > 8192) {
-            throw new BtlmException("-p, and -d plus -n, must stay below the context of 8192 tokens");
+        if (depth < 0 || contextLength < 0) {
+            throw new BtlmException("-d and --ctx must be 0 or more");
         }
         Bench.Result r = Bench.run(path, label, new Bench.Options(promptTokens, genTokens, reps, nThreads, !noLimits, mmap, depth,
-                ModelOptions.kvType(kvType)), err);
+                ModelOptions.kvType(kvType), contextLength, alibiScaling), err);
         if (json) {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("model", r.model());
@@ -139,6 +148,9 @@ final class BenchCommand implements Callable<Integer> {
             o.put("weight_bytes", r.weightBytes());
             o.put("bandwidth_gb_s", nanToNull(r.bandwidthGBs()));
             o.put("tg_efficiency", nanToNull(r.tgEfficiency()));
+            o.put("ctx", r.contextLength());
+            o.put("kv_bytes_read", r.kvBytesRead());
+            o.put("tg_efficiency_with_kv", nanToNull(r.tgEfficiencyWithKv()));
             o.put("fma_gflops", nanToNull(r.fmaGflops()));
             o.put("pp_efficiency", nanToNull(r.ppEfficiency()));
             out.println(Json.write(o));

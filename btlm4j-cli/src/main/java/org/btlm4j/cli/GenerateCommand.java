@@ -1,6 +1,8 @@
 package org.btlm4j.cli;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,7 +22,9 @@ import picocli.CommandLine.Model.CommandSpec;
         mixinStandardHelpOptions = true, sortOptions = false,
         footer = {"%nExamples:", "  btlm generate -m models/btlm-demo -p \"And God said\" -n 32",
             "  btlm generate -m cerebras/btlm-3b-8k-base -p \"Paris is\" --temperature 0.7 --seed 1",
-            "  btlm generate -m model-q8_0.gguf -f prompt.txt --stop \"\\n\" --json"})
+            "  btlm generate -m model-q8_0.gguf -f prompt.txt --stop \"\\n\" --json",
+            "  btlm generate -m cerebras/btlm-3b-8k-base -f long-prompt.txt --prompt-cache long.kv -n 100",
+            "  btlm generate -m cerebras/btlm-3b-8k-base -f book.txt --ctx 16384 --alibi-scaling dynamic --kv-type f16"})
 final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -58,6 +62,11 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "Keep going after the end-of-text token.")
     boolean ignoreEos;
 
+    @Option(names = "--prompt-cache", paramLabel = "FILE",
+            description = "Restore the processed prompt from FILE when it exists (its common prefix with this prompt "
+                    + "is not computed again), and save this prompt's state to it.")
+    Path promptCache;
+
     @Option(names = "--json", description = "Print one JSON object instead of streaming text.")
     boolean json;
 
@@ -69,6 +78,9 @@ final class GenerateCommand implements Callable<Integer> {
                 stop, ignoreEos);
         try (BtlmModel m = model.load(err)) {
             int[] prompt = input.options.tokens(m);
+            if (promptCache != null) {
+                usePromptCache(m, prompt, err);
+            }
             GenerationResult r;
             if (json) {
                 r = m.generate(prompt, params);
@@ -94,9 +106,33 @@ final class GenerateCommand implements Callable<Integer> {
                     double s = (System.nanoTime() - start) / 1e9;
                     err.printf("btlm: %d prompt + %d new tokens in %.2f s (%s)%n", prompt.length, r.tokenIds().length,
                             s, r.finishReason().json());
+                    var kept = m.generator().keptState();
+                    if (kept != null) {
+                        err.printf("btlm: KV cache %s allocated for %d positions (context %d)%n",
+                                InfoCommand.human(kept.cache().allocatedBytes()), kept.cache().capacity(),
+                                m.contextLength());
+                    }
                 }
             }
         }
         return 0;
+    }
+
+    /** Restores FILE if it exists, runs the prompt on top of it, and saves the prompt's state back when it changed. */
+    private void usePromptCache(BtlmModel m, int[] prompt, PrintWriter err) {
+        int restored = 0;
+        if (Files.exists(promptCache)) {
+            restored = m.loadPromptCache(promptCache);
+        }
+        long before = m.forwardedTokens();
+        m.generator().prime(prompt);
+        long computed = m.forwardedTokens() - before;
+        if (computed > 0 || restored != prompt.length) {
+            m.savePromptCache(promptCache);
+        }
+        if (model.verbose) {
+            err.printf("btlm: prompt cache %s: %d positions restored, %d of %d prompt tokens computed%n", promptCache,
+                    restored, computed, prompt.length);
+        }
     }
 }

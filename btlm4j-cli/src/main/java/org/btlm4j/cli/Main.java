@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
             "  btlm generate -m cerebras/btlm-3b-8k-base -p \"The capital of France is\"",
             "  btlm help generate"},
         subcommands = {GenerateCommand.class, ScoreCommand.class, TokenizeCommand.class, DetokenizeCommand.class,
-            InfoCommand.class, PerplexityCommand.class, QuantizeCommand.class, BenchCommand.class, ServeCommand.class, PullCommand.class,
+            InfoCommand.class, PerplexityCommand.class, EvalCommand.class, QuantizeCommand.class, BenchCommand.class, ServeCommand.class, PullCommand.class,
             ListCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

@@ -1,16 +1,25 @@
 package org.btlm4j.generate;
 
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.btlm4j.BtlmException;
+import org.btlm4j.ContinuationScore;
 import org.btlm4j.GenerationParams;
 import org.btlm4j.GenerationResult;
 import org.btlm4j.ScoreResult;
+import org.btlm4j.model.Alibi;
 import org.btlm4j.model.Btlm;
 import org.btlm4j.model.KvCache;
 import org.btlm4j.tokenizer.Gpt2Tokenizer;
 
 /**
- * The generation loop (prefill, sample, decode, stop) and scoring. Each call uses its own
- * {@link KvCache}, so one generator may serve several threads.
+ * The generation loop (prefill, sample, decode, stop) and scoring.
+ *
+ * <p>Prompt cache: the cache of the last call is kept with its tokens, and the next call reuses
+ * its longest common prefix (truncating the rest) instead of computing it again, so a shared
+ * few-shot block, a conversation's earlier turns or the context of several continuations is
+ * processed once. A call takes the kept cache for itself, so one generator may still serve several
+ * threads: a call running beside another simply starts from an empty cache.
  */
 public final class Generator {
     /** Prompt tokens fed per forward call: bounds activation memory for long prompts. */
@@ -23,6 +32,9 @@ public final class Generator {
     private final int contextLength;
     private final KvCache.Type kvType;
     private final int prefillChunk;
+    private final AtomicReference<PromptState> kept = new AtomicReference<>();
+    private final AtomicLong forwardedTokens = new AtomicLong();
+    private volatile boolean reusePrefix = true;
 
     public Generator(Btlm model, Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType) {
         this(model, tokenizer, contextLength, kvType, PREFILL_CHUNK);
@@ -50,6 +62,66 @@ public final class Generator {
         return contextLength;
     }
 
+    /** Tokens run through the forward pass by this generator so far (reused prefixes not counted). */
+    public long forwardedTokens() {
+        return forwardedTokens.get();
+    }
+
+    /** Turns the reuse of the last call's prefix on (default) or off; off also drops the kept cache. */
+    public void setPromptReuse(boolean on) {
+        reusePrefix = on;
+        if (!on) {
+            kept.set(null);
+        }
+    }
+
+    /** The kept prompt state (the last call's cache and tokens), or null; it stays kept. */
+    public PromptState keptState() {
+        return kept.get();
+    }
+
+    /** Makes {@code state} the kept one, e.g. read back from a prompt cache file. */
+    public void keep(PromptState state) {
+        if (state.cache().maxPositions() != contextLength || state.cache().type() != kvType) {
+            throw new BtlmException("the prompt state's cache (" + state.cache().maxPositions() + " positions, "
+                    + state.cache().type() + ") does not fit this model's (" + contextLength + ", " + kvType + ")");
+        }
+        kept.set(state);
+    }
+
+    /** The kept state to work in (when reuse is on), or a fresh one. */
+    private PromptState acquire() {
+        PromptState s = reusePrefix ? kept.getAndSet(null) : null;
+        return s != null ? s : new PromptState(newCache(), contextLength);
+    }
+
+    private void release(PromptState s) {
+        if (reusePrefix) {
+            kept.set(s);
+        }
+    }
+
+    /**
+     * Keeps at most {@code limit} leading positions of {@code s} that hold the same tokens as
+     * {@code ids} and were computed with the ALiBi scaling this call uses ({@code keyLength}: its
+     * total key length), and drops the rest; returns how many were kept.
+     */
+    private int reuse(PromptState s, int[] ids, int limit, int keyLength) {
+        float c = Alibi.scale(model.config().alibiScaling(), keyLength);
+        int n = s.commonPrefix(ids, limit, c);
+        s.cache().truncate(n);
+        return n;
+    }
+
+    /** One forward call through {@code s}, recording its tokens and scaling. */
+    private float[] forward(PromptState s, int[] tokens, int from, int count, int scaleKeyLength) {
+        int p = s.cache().length();
+        float[] hidden = model.forward(tokens, from, count, s.cache(), scaleKeyLength);
+        s.record(p, tokens, from, count, Alibi.scale(model.config().alibiScaling(), scaleKeyLength));
+        forwardedTokens.addAndGet(count);
+        return hidden;
+    }
+
     /** Generates after {@code prompt}; {@code listener} (may be null) sees the text as it becomes final. */
     public GenerationResult generate(int[] prompt, GenerationParams params, TokenListener listener) {
         if (prompt.length == 0) {
@@ -65,38 +137,57 @@ public final class Generator {
         if (decoding.done()) {
             return decoding.result();
         }
-        KvCache cache = newCache();
-        float[] hidden = prefill(prompt, cache);
-        float[] logits = new float[vocab];
-        model.logits(hidden, prompt.length - 1, 1, logits);
-        while (!decoding.next(logits, listener)) {
-            int length = decoding.length();
-            hidden = model.forward(decoding.contextUnsafe(), length - 1, 1, cache, length);
-            model.logits(hidden, 0, 1, logits);
+        PromptState state = acquire();
+        try {
+            // The last prompt token is always run: its logits give the first new token.
+            int reused = reuse(state, prompt, prompt.length - 1, prompt.length);
+            float[] logits = new float[vocab];
+            prefill(prompt, reused, state, logits);
+            while (!decoding.next(logits, listener)) {
+                int length = decoding.length();
+                float[] hidden = forward(state, decoding.contextUnsafe(), length - 1, 1, length);
+                model.logits(hidden, 0, 1, logits);
+            }
+            return decoding.result();
+        } finally {
+            release(state);
         }
-        return decoding.result();
     }
 
     /**
-     * Feeds a prompt in chunks, all with the ALiBi scaling of the whole prompt (one HF call), and
-     * returns the hidden states of the last chunk.
+     * Feeds {@code tokens[from..]} in chunks after the {@code from} positions already cached, all
+     * with the ALiBi scaling of the whole prompt (one HF call), and puts the logits of the last
+     * token in {@code logits}.
      */
-    private float[] prefill(int[] tokens, KvCache cache) {
-        int total = cache.length() + tokens.length;
+    private void prefill(int[] tokens, int from, PromptState state, float[] logits) {
+        int total = tokens.length;
         float[] hidden = null;
-        for (int from = 0; from < tokens.length; from += prefillChunk) {
-            int n = Math.min(prefillChunk, tokens.length - from);
-            hidden = model.forward(tokens, from, n, cache, total);
+        int n = 0;
+        for (int at = from; at < tokens.length; at += prefillChunk) {
+            n = Math.min(prefillChunk, tokens.length - at);
+            hidden = forward(state, tokens, at, n, total);
         }
-        // Re-base so that the caller indexes the last chunk's rows by absolute prompt position.
-        int lastChunkStart = ((tokens.length - 1) / prefillChunk) * prefillChunk;
-        if (lastChunkStart == 0) {
-            return hidden;
+        model.logits(hidden, n - 1, 1, logits);
+    }
+
+    /**
+     * Runs {@code tokens} into the kept cache (reusing its common prefix) without producing
+     * anything: the prompt cache is then ready for a later call, or to be saved.
+     */
+    public void prime(int[] tokens) {
+        if (tokens.length == 0 || tokens.length > contextLength) {
+            throw new BtlmException("a prompt of 1 to " + contextLength + " tokens is needed, got " + tokens.length);
         }
-        int e = model.config().nEmbd();
-        float[] rebased = new float[tokens.length * e];
-        System.arraycopy(hidden, 0, rebased, lastChunkStart * e, hidden.length);
-        return rebased;
+        PromptState state = acquire();
+        try {
+            int reused = reuse(state, tokens, tokens.length, tokens.length);
+            for (int at = reused; at < tokens.length; at += prefillChunk) {
+                forward(state, tokens, at, Math.min(prefillChunk, tokens.length - at), tokens.length);
+            }
+        } finally {
+            // Kept even when reuse is off: the caller asked for this state.
+            kept.set(state);
+        }
     }
 
     /**
@@ -106,29 +197,64 @@ public final class Generator {
         if (ids.length == 0) {
             throw new BtlmException("nothing to score: the input has no tokens");
         }
+        double[] lp = new double[ids.length];
+        lp[0] = Double.NaN;
+        if (ids.length > 1) {
+            System.arraycopy(scoreContinuation(ids, 1).tokenLogprobs(), 0, lp, 1, ids.length - 1);
+        } else {
+            checkLength(ids);
+        }
+        return new ScoreResult(ids, lp);
+    }
+
+    /**
+     * log p(ids[t] | ids[0..t-1]) for t from {@code from} on (a continuation after a context of
+     * {@code from} tokens), and whether each of those tokens is the most likely one. Only the
+     * logits those tokens need are computed; the kept cache's common prefix with the context is
+     * reused (all but the context's last token, whose logits predict the first continuation token).
+     */
+    public ContinuationScore scoreContinuation(int[] ids, int from) {
+        checkLength(ids);
+        if (from < 1 || from >= ids.length) {
+            throw new BtlmException("the continuation must start after at least one context token and hold at "
+                    + "least one token: start " + from + " of " + ids.length);
+        }
+        PromptState state = acquire();
+        try {
+            int reused = reuse(state, ids, from - 1, ids.length);
+            int vocab = model.config().vocabSize();
+            double[] lp = new double[ids.length - from];
+            boolean greedy = true;
+            float[] logits = new float[SCORE_ROWS * vocab];
+            for (int at = reused; at < ids.length; at += prefillChunk) {
+                int n = Math.min(prefillChunk, ids.length - at);
+                float[] hidden = forward(state, ids, at, n, ids.length);
+                // logits of position t predict token t+1: rows for t in [from-1, ids.length-2]
+                int first = Math.max(0, from - 1 - at);
+                int last = Math.min(n, ids.length - 1 - at);
+                for (int r = first; r < last; r += SCORE_ROWS) {
+                    int rows = Math.min(SCORE_ROWS, last - r);
+                    model.logits(hidden, r, rows, logits);
+                    for (int k = 0; k < rows; k++) {
+                        int next = ids[at + r + k + 1];
+                        lp[at + r + k + 1 - from] = LogProbs.logProb(logits, k * vocab, vocab, next);
+                        greedy &= Sampler.argmax(logits, k * vocab, vocab) == next;
+                    }
+                }
+            }
+            return new ContinuationScore(lp, greedy);
+        } finally {
+            release(state);
+        }
+    }
+
+    private void checkLength(int[] ids) {
+        if (ids.length == 0) {
+            throw new BtlmException("nothing to score: the input has no tokens");
+        }
         if (ids.length > contextLength) {
             throw new BtlmException("the input has " + ids.length + " tokens, more than the context of "
                     + contextLength + " tokens");
         }
-        int vocab = model.config().vocabSize();
-        KvCache cache = newCache();
-        double[] lp = new double[ids.length];
-        lp[0] = Double.NaN;
-        float[] logits = new float[SCORE_ROWS * vocab];
-        for (int from = 0; from < ids.length; from += prefillChunk) {
-            int n = Math.min(prefillChunk, ids.length - from);
-            float[] hidden = model.forward(ids, from, n, cache, ids.length);
-            for (int r = 0; r < n; r += SCORE_ROWS) {
-                int rows = Math.min(SCORE_ROWS, n - r);
-                model.logits(hidden, r, rows, logits);
-                for (int k = 0; k < rows; k++) {
-                    int t = from + r + k; // logits of position t predict token t+1
-                    if (t + 1 < ids.length) {
-                        lp[t + 1] = LogProbs.logProb(logits, k * vocab, vocab, ids[t + 1]);
-                    }
-                }
-            }
-        }
-        return new ScoreResult(ids, lp);
     }
 }

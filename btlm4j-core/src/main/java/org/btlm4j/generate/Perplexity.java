@@ -1,7 +1,9 @@
 package org.btlm4j.generate;
 
 import org.btlm4j.BtlmException;
-import org.btlm4j.ScoreResult;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * Perplexity of a token sequence, HF's definition: exp of the mean negative log-probability of
@@ -16,13 +18,34 @@ public final class Perplexity {
      * @param tokens the number of tokens scored (all but the first)
      * @param nll    their total negative log-probability, in nats
      */
-    public record Result(double perplexity, long tokens, double nll, int windows) {
+    public record Result(double perplexity, long tokens, double nll, int windows, List<Bucket> buckets) {
+        public Result(double perplexity, long tokens, double nll, int windows) {
+            this(perplexity, tokens, nll, windows, List.of());
+        }
+    }
+
+    /**
+     * The tokens scored at positions {@code [from, to)} of their window (the position is the
+     * number of tokens of context the token had): how perplexity changes along the context.
+     */
+    public record Bucket(int from, int to, long tokens, double nll) {
+        public double perplexity() {
+            return tokens == 0 ? Double.NaN : Math.exp(nll / tokens);
+        }
     }
 
     private Perplexity() {
     }
 
     public static Result compute(Generator generator, int[] ids, int window, int stride) {
+        return compute(generator, ids, window, stride, 0);
+    }
+
+    /** As {@link #compute(Generator, int[], int, int)}, with the tokens also counted in buckets of {@code bucket} positions (0: none). */
+    public static Result compute(Generator generator, int[] ids, int window, int stride, int bucket) {
+        if (bucket < 0) {
+            throw new BtlmException("the bucket size must be 0 (none) or more, got " + bucket);
+        }
         if (ids.length < 2) {
             throw new BtlmException("perplexity needs at least two tokens, got " + ids.length);
         }
@@ -33,6 +56,9 @@ public final class Perplexity {
         if (stride < 1 || stride > window) {
             throw new BtlmException("the stride must be between 1 and the window (" + window + "), got " + stride);
         }
+        int nBuckets = bucket == 0 ? 0 : (window + bucket - 1) / bucket;
+        double[] bucketNll = new double[nBuckets];
+        long[] bucketTokens = new long[nBuckets];
         double nll = 0;
         long scored = 0;
         int windows = 0;
@@ -41,11 +67,15 @@ public final class Perplexity {
             int end = Math.min(begin + window, ids.length);
             int fresh = end - Math.max(prevEnd, begin + 1); // tokens this window adds; its first has no context
             if (fresh > 0) {
-                int[] w = java.util.Arrays.copyOfRange(ids, begin, end);
-                ScoreResult r = generator.score(w);
-                double[] lp = r.tokenLogprobs();
-                for (int t = w.length - fresh; t < w.length; t++) {
-                    nll -= lp[t];
+                int[] w = Arrays.copyOfRange(ids, begin, end);
+                int from = w.length - fresh;
+                double[] lp = generator.scoreContinuation(w, from).tokenLogprobs();
+                for (int t = from; t < w.length; t++) {
+                    nll -= lp[t - from];
+                    if (nBuckets > 0) {
+                        bucketNll[t / bucket] -= lp[t - from];
+                        bucketTokens[t / bucket]++;
+                    }
                 }
                 scored += fresh;
                 windows++;
@@ -55,6 +85,10 @@ public final class Perplexity {
                 break;
             }
         }
-        return new Result(Math.exp(nll / scored), scored, nll, windows);
+        List<Bucket> buckets = new ArrayList<>(nBuckets);
+        for (int b = 0; b < nBuckets; b++) {
+            buckets.add(new Bucket(b * bucket, Math.min(window, (b + 1) * bucket), bucketTokens[b], bucketNll[b]));
+        }
+        return new Result(Math.exp(nll / scored), scored, nll, windows, List.copyOf(buckets));
     }
 }

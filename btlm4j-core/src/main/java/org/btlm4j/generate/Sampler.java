@@ -47,11 +47,16 @@ public final class Sampler {
 
     /** The first index of the largest logit, as torch.argmax. NaN logits never win. */
     public static int argmax(float[] logits, int vocab) {
+        return argmax(logits, 0, vocab);
+    }
+
+    /** The most likely token of the row of {@code vocab} logits at {@code off} (the first of ties). */
+    public static int argmax(float[] logits, int off, int vocab) {
         int best = 0;
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < vocab; i++) {
-            if (logits[i] > max) {
-                max = logits[i];
+            if (logits[off + i] > max) {
+                max = logits[off + i];
                 best = i;
             }
         }

@@ -185,6 +185,88 @@ public final class KvCache {
         length = newLength;
     }
 
+    /** Layers, heads and head size: the shape a saved cache must have to be restored here. */
+    public int layers() {
+        return nLayer;
+    }
+
+    public int heads() {
+        return nHead;
+    }
+
+    public int headDim() {
+        return headDim;
+    }
+
+    /** Bytes {@link #writePositions} writes: every layer's keys and values of the cached positions. */
+    public long serializedBytes() {
+        return 2L * nLayer * nHead * headDim * rowBytes(type, length);
+    }
+
+    /** Bytes of one row of {@code n} positions of {@code type}, as serialized. */
+    public static long rowBytesOf(Type type, int n) {
+        return rowBytes(type, n);
+    }
+
+    private static long rowBytes(Type type, int n) {
+        return switch (type) {
+            case F32, F16 -> (long) type.bytes() * n;
+        };
+    }
+
+    /**
+     * Writes the cached positions, layer by layer (keys, then values), each row of positions as
+     * this cache's type stores it (little-endian): F32 floats, F16 halves. A new type adds its
+     * case here and in {@link #readPositions}.
+     */
+    public void writePositions(java.nio.channels.WritableByteChannel out) throws java.io.IOException {
+        java.nio.ByteBuffer row = java.nio.ByteBuffer.allocate((int) rowBytes(type, length))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int l = 0; l < nLayer; l++) {
+            for (int kv = 0; kv < 2; kv++) {
+                for (int r = 0; r < nHead * headDim; r++) {
+                    row.clear();
+                    switch (type) {
+                        case F32 -> row.asFloatBuffer().put(kv == 0 ? keys[l] : values[l], r * capacity, length);
+                        case F16 -> row.asShortBuffer().put(kv == 0 ? halfKeys[l] : halfValues[l], r * capacity, length);
+                    }
+                    row.limit(row.capacity());
+                    while (row.hasRemaining()) {
+                        out.write(row);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Fills an empty cache with {@code count} positions written by {@link #writePositions}. */
+    public void readPositions(java.nio.channels.ReadableByteChannel in, int count) throws java.io.IOException {
+        if (length != 0) {
+            throw new IllegalStateException("positions are read into an empty cache");
+        }
+        reserve(count);
+        java.nio.ByteBuffer row = java.nio.ByteBuffer.allocate((int) rowBytes(type, count))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int l = 0; l < nLayer; l++) {
+            for (int kv = 0; kv < 2; kv++) {
+                for (int r = 0; r < nHead * headDim; r++) {
+                    row.clear();
+                    while (row.hasRemaining()) {
+                        if (in.read(row) < 0) {
+                            throw new java.io.EOFException("the KV data ends early");
+                        }
+                    }
+                    row.flip();
+                    switch (type) {
+                        case F32 -> row.asFloatBuffer().get(kv == 0 ? keys[l] : values[l], r * capacity, count);
+                        case F16 -> row.asShortBuffer().get(kv == 0 ? halfKeys[l] : halfValues[l], r * capacity, count);
+                    }
+                }
+            }
+        }
+        length = count;
+    }
+
     /** Empties the cache and releases its memory. */
     public void clear() {
         length = 0;

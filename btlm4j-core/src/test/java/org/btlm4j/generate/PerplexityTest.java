@@ -55,6 +55,63 @@ class PerplexityTest {
     }
 
     @Test
+    void bucketsSplitTheTokensByTheirPositionInTheWindow() {
+        try (BtlmModel m = BtlmModel.load(Fixtures.demo(), new BtlmModel.Options(2, 0))) {
+            int[] ids = new Random(5).ints(100, 0, 50000).toArray();
+            // window 40, stride 25, buckets of 16 positions: 0–16, 16–32, 32–40
+            Perplexity.Result r = m.perplexity(ids, 40, 25, 16);
+            double[] nll = new double[3];
+            long[] count = new long[3];
+            int[][] windows = {{0, 40}, {25, 65}, {50, 90}, {75, 100}};
+            int prevEnd = 1;
+            for (int[] w : windows) {
+                double[] lp = m.score(java.util.Arrays.copyOfRange(ids, w[0], w[1])).tokenLogprobs();
+                for (int t = Math.max(prevEnd, w[0] + 1); t < w[1]; t++) {
+                    int position = t - w[0];
+                    nll[position / 16] -= lp[position];
+                    count[position / 16]++;
+                }
+                prevEnd = w[1];
+            }
+            assertEquals(3, r.buckets().size());
+            long total = 0;
+            for (int b = 0; b < 3; b++) {
+                Perplexity.Bucket got = r.buckets().get(b);
+                assertEquals(b * 16, got.from());
+                assertEquals(Math.min(40, b * 16 + 16), got.to());
+                assertEquals(count[b], got.tokens(), "bucket " + b);
+                assertEquals(nll[b], got.nll(), 1e-9, "bucket " + b);
+                assertEquals(Math.exp(nll[b] / count[b]), got.perplexity(), 1e-9);
+                total += got.tokens();
+            }
+            assertEquals(r.tokens(), total);
+            // 0–16 holds positions 1..15 of the first window and position 15 (its first new token) of each later one
+            assertEquals(15 + 3, r.buckets().get(0).tokens());
+        }
+    }
+
+    @Test
+    void perplexityPastTheTrainedContextWithScaledAlibiBuckets() {
+        // btlm-tiny has n_positions 256; 16,384 positions with dynamic ALiBi scaling
+        try (BtlmModel m = BtlmModel.load(Fixtures.tiny(), new BtlmModel.Options(2, 16384, true,
+                org.btlm4j.model.KvCache.Type.F32, "dynamic"))) {
+            int[] ids = new Random(3).ints(16384, 0, 50000).toArray();
+            Perplexity.Result r = m.perplexity(ids, 0, 0, 4096);
+            assertEquals(16383, r.tokens());
+            assertEquals(1, r.windows());
+            assertEquals(4, r.buckets().size());
+            double[] lp = m.score(ids).tokenLogprobs();
+            for (int b = 0; b < 4; b++) {
+                double nll = 0;
+                for (int t = Math.max(1, b * 4096); t < (b + 1) * 4096; t++) {
+                    nll -= lp[t];
+                }
+                assertEquals(nll, r.buckets().get(b).nll(), 1e-9 * Math.abs(nll), "bucket " + b);
+            }
+        }
+    }
+
+    @Test
     void badWindowsAreRefused() {
         try (BtlmModel m = BtlmModel.load(Fixtures.tiny(), new BtlmModel.Options(1, 0))) {
             int[] ids = {1, 2, 3};

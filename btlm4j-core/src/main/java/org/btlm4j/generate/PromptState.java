@@ -1,0 +1,66 @@
+package org.btlm4j.generate;
+
+import java.util.Arrays;
+import org.btlm4j.BtlmException;
+import org.btlm4j.model.KvCache;
+
+/**
+ * A processed prompt: a KV cache with the token of each of its positions and the ALiBi scaling c
+ * that position was computed with. Beyond the training length dynamic scaling makes c depend on
+ * the length of the call, and a cached position is only reusable by a call that would compute it
+ * with the same c.
+ */
+public final class PromptState {
+    private final KvCache cache;
+    private final int[] tokens;
+    private final float[] scales;
+
+    /** An empty state for a context of {@code contextLength} positions. */
+    PromptState(KvCache cache, int contextLength) {
+        this.cache = cache;
+        this.tokens = new int[contextLength];
+        this.scales = new float[contextLength];
+    }
+
+    /** A state read back from disk: {@code cache} already holds {@code tokens.length} positions. */
+    public static PromptState restored(KvCache cache, int[] tokens, float[] scales) {
+        if (tokens.length != cache.length() || scales.length != tokens.length) {
+            throw new BtlmException("a prompt state needs one token and one scaling per cached position: "
+                    + tokens.length + " tokens, " + scales.length + " scalings, " + cache.length() + " positions");
+        }
+        PromptState s = new PromptState(cache, cache.maxPositions());
+        System.arraycopy(tokens, 0, s.tokens, 0, tokens.length);
+        System.arraycopy(scales, 0, s.scales, 0, scales.length);
+        return s;
+    }
+
+    public KvCache cache() {
+        return cache;
+    }
+
+    /** The tokens of the cached positions. */
+    public int[] tokens() {
+        return Arrays.copyOf(tokens, cache.length());
+    }
+
+    /** The ALiBi scaling each cached position was computed with. */
+    public float[] scales() {
+        return Arrays.copyOf(scales, cache.length());
+    }
+
+    /** Leading positions (at most {@code limit}) holding {@code ids}' tokens, computed with scaling {@code c}. */
+    int commonPrefix(int[] ids, int limit, float c) {
+        int n = Math.min(Math.min(limit, ids.length), cache.length());
+        int i = 0;
+        while (i < n && tokens[i] == ids[i] && scales[i] == c) {
+            i++;
+        }
+        return i;
+    }
+
+    /** Notes the tokens and scaling of {@code count} positions just added at {@code position}. */
+    void record(int position, int[] ids, int from, int count, float c) {
+        System.arraycopy(ids, from, tokens, position, count);
+        Arrays.fill(scales, position, position + count, c);
+    }
+}
