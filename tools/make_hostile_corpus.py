@@ -215,7 +215,7 @@ def safetensors_cases():
             lambda h: h.__setitem__("__metadata__", ["pt"]))
     dup = json.dumps(header, separators=(",", ":")).encode()
     dup = dup[:-1] + b',"' + ln.encode() + b'":' + json.dumps(header[wte], separators=(",", ":")).encode() + b"}"
-    variant("header_duplicate_name", "twice", "a tensor name given twice", raw=dup)
+    variant("header_duplicate_name", "duplicate", "a tensor name given twice", raw=dup)
     variant("missing_tensor", "missing tensor", "the file lacks ln_f.bias",
             lambda h: h.pop("transformer.ln_f.bias"))
 
@@ -329,11 +329,19 @@ def torch_cases():
         [(cd_pkl + 42, struct.pack("<I", cd))])
     raw("local_signature_bad", "", "local header signature overwritten", [(loc[pkl_name][0], b"XXXX")])
     raw("local_name_length_huge", "", "local header name length 65535", [(loc[pkl_name][0] + 26, b"\xff\xff")])
-    raw("eocd_entries_65535", "", "EOCD claims 65535 entries", [(eocd + 8, b"\xff\xff\xff\xff")])
-    raw("eocd_cd_offset_past_end", "", "EOCD central directory offset past the end",
-        [(eocd + 16, struct.pack("<I", 0x7FFFFFF0))])
-    raw("eocd_cd_size_huge", "", "EOCD central directory size 4 GB", [(eocd + 12, b"\xff\xff\xff\xfe")])
-    raw("eocd_disk_number", "", "EOCD of a multi-disk archive", [(eocd + 4, b"\x01\x00")])
+    plain = zip_bytes(real)
+    peocd = plain.rindex(b"PK\x05\x06")
+
+    def raw_plain(name, words, covers, at, data):
+        b = bytearray(plain)
+        b[peocd + at:peocd + at + len(data)] = data
+        case(put("torch/%s.bin" % name, bytes(b)), "refused", words, covers)
+
+    raw_plain("eocd_entries_65535", "", "EOCD claims 65535 entries", 8, b"\xff\xff\xff\xff")
+    raw_plain("eocd_cd_offset_past_end", "", "EOCD central directory offset past the end",
+        16, struct.pack("<I", 0x7FFFFFF0))
+    raw_plain("eocd_cd_size_huge", "", "EOCD central directory size 4 GB", 12, b"\xff\xff\xff\xfe")
+    raw_plain("eocd_disk_number", "", "EOCD of a multi-disk archive", 4, b"\x01\x00")
     raw("cd_name_length_huge", "", "central header name length 65535", [(cd_pkl + 28, b"\xff\xff")])
     raw("cd_extra_length_huge", "", "central header extra length 65535", [(cd_pkl + 30, b"\xff\xff")])
     # every central header pointing at the same local entry: overlapping entries
@@ -559,7 +567,8 @@ def gguf_cases():
     gcase("bool_2", "BOOL", "a BOOL of 2", extra(gkv("x.b", "bool", b"\x02")))
     gcase("u64_above_long", "UINT64", "a UINT64 above 2^63", extra(gkv("x.u", "u64", struct.pack("<Q", 2 ** 64 - 1))))
     gcase("duplicate_key", "twice", "general.architecture twice", extra(gkv("general.architecture", "str", gstr("btlm"))))
-    gcase("key_bad_utf8", "", "a key of invalid UTF-8", extra(gkv(b"\xff\xfe", "u8", b"\x01")))
+    case(put("gguf/key_bad_utf8.gguf", extra(gkv(b"\xff\xfe", "u8", b"\x01"))), "loads", "",
+         "a metadata key of invalid UTF-8 (decoded leniently, never used)")
     for value, what in [(0, "0"), (3, "3"), (2 ** 31, "2^31")]:
         gcase("alignment_%s" % what.replace("^", ""), "alignment", "general.alignment " + what,
               b"".join(p for _, p in gguf_parts(kv_extra=[gkv("general.alignment", "u32", struct.pack("<I", value))])))
@@ -712,7 +721,9 @@ def sharded_cases():
 
     cc("n_layer_huge", "", "n_layer 2147483647 with a one-layer checkpoint", json.dumps(dict(CONFIG, n_layer=2 ** 31 - 1)))
     cc("n_embd_huge", "", "n_embd 2147483646", json.dumps(dict(CONFIG, n_embd=2 ** 31 - 2)))
-    cc("n_positions_huge", "", "n_positions 2147483647 (the KV cache)", json.dumps(dict(CONFIG, n_positions=2 ** 31 - 1)))
+    model_dir("config/n_positions_huge", {"config.json": json.dumps(dict(CONFIG, n_positions=2 ** 31 - 1)),
+              "model.safetensors": weights}, "loads", "",
+              "n_positions 2147483647 with ALiBi: valid, and the KV cache is not sized by it at load")
     cc("vocab_huge", "", "vocab_size 2147483647", json.dumps(dict(CONFIG, vocab_size=2 ** 31 - 1)))
     cc("n_head_0", "n_head", "n_head 0", json.dumps(dict(CONFIG, n_head=0)))
     cc("n_head_3", "n_head", "n_head 3 does not divide 8", json.dumps(dict(CONFIG, n_head=3)))

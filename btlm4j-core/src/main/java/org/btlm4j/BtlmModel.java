@@ -10,6 +10,8 @@ import java.util.function.Consumer;
 import org.btlm4j.checkpoint.GgufFile;
 import org.btlm4j.checkpoint.InMemoryCopy;
 import org.btlm4j.checkpoint.ModelDirectory;
+import org.btlm4j.checkpoint.NonFinite;
+import org.btlm4j.checkpoint.TensorInfo;
 import org.btlm4j.checkpoint.TensorSource;
 import org.btlm4j.convert.GgufExport;
 import org.btlm4j.generate.Generator;
@@ -126,9 +128,10 @@ public final class BtlmModel implements AutoCloseable {
     private final Gpt2Tokenizer tokenizer;
     private final Generator generator;
     private final String description;
+    private final List<String> warnings;
 
     private BtlmModel(ModelDirectory files, BtlmConfig config, TensorSource source, Parallel pool, Btlm model,
-            Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType) {
+            Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType, List<String> warnings) {
         this.files = files;
         this.config = config;
         this.source = source;
@@ -137,6 +140,7 @@ public final class BtlmModel implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.generator = new Generator(model, tokenizer, contextLength, kvType);
         this.description = source.describe();
+        this.warnings = List.copyOf(warnings);
     }
 
     /** Loads the model in a directory (or from one weights file in it) with default options. */
@@ -234,7 +238,7 @@ public final class BtlmModel implements AutoCloseable {
             BtlmWeights weights = BtlmWeights.bind(config, source, linearOutIn);
             pool = new Parallel(options.threads() == 0 ? Parallel.defaultThreads() : options.threads());
             return new BtlmModel(files, config, source, pool, new Btlm(config, weights, pool), tokenizer, context,
-                    options.kvType());
+                    options.kvType(), nonFiniteWarnings(weights.tensors(), pool));
         } catch (RuntimeException e) {
             source.close();
             if (pool != null) {
@@ -242,6 +246,36 @@ public final class BtlmModel implements AutoCloseable {
             }
             throw e;
         }
+    }
+
+    /**
+     * Weights holding NaN or infinite values, one warning per tensor: such a checkpoint loads (it
+     * is well-formed), but what it computes is NaN. Every weight is scanned once, in parallel.
+     */
+    private static List<String> nonFiniteWarnings(List<TensorInfo> tensors, Parallel pool) {
+        long[] counts = new long[tensors.size()];
+        pool.forRange(counts.length, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                counts[i] = NonFinite.count(tensors.get(i));
+            }
+        });
+        List<String> warnings = new ArrayList<>();
+        for (int i = 0; i < counts.length; i++) {
+            if (counts[i] > 0) {
+                TensorInfo t = tensors.get(i);
+                warnings.add(t.source() + ": tensor " + t.name() + " holds " + counts[i] + " NaN or infinite values (of "
+                        + t.elementCount() + "); the model's outputs will be NaN");
+            }
+        }
+        return warnings;
+    }
+
+    /**
+     * Problems found while loading that do not stop the model from loading (NaN or infinite
+     * weights), one line each, for front ends to show; empty for a sound checkpoint.
+     */
+    public List<String> warnings() {
+        return warnings;
     }
 
     public BtlmConfig config() {

@@ -112,8 +112,10 @@ public record BtlmConfig(
                 "must be a non-zero number, got " + embeddingsScale);
         require(Float.isFinite(outputScale) && outputScale != 0, "mup_output_alpha",
                 "with mup_width_scale must give a non-zero output scale, got " + outputScale);
-        require(bosTokenId < vocabSize, "bos_token_id", bosTokenId + " is outside the vocabulary of " + vocabSize);
-        require(eosTokenId < vocabSize, "eos_token_id", eosTokenId + " is outside the vocabulary of " + vocabSize);
+        require(bosTokenId >= 0 && bosTokenId < vocabSize, "bos_token_id",
+                bosTokenId + " is outside the vocabulary of " + vocabSize);
+        require(eosTokenId >= 0 && eosTokenId < vocabSize, "eos_token_id",
+                eosTokenId + " is outside the vocabulary of " + vocabSize);
     }
 
     /** This config with another {@code alibi_scaling} (null: none). */
@@ -156,8 +158,9 @@ public record BtlmConfig(
         try {
             root = JSON.readTree(file.toFile());
         } catch (JsonProcessingException e) {
-            throw new BtlmException(file + ": not valid JSON (" + e.getOriginalMessage() + " at line "
-                    + e.getLocation().getLineNr() + ")");
+            // a broken limit (nesting too deep, a number too long) has no location
+            throw new BtlmException(file + ": not valid JSON (" + e.getOriginalMessage()
+                    + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()) + ")");
         } catch (NoSuchFileException | java.io.FileNotFoundException e) {
             throw new BtlmException(file + (java.nio.file.Files.exists(file) ? ": cannot read" : ": file not found"));
         } catch (IOException e) {
