@@ -363,7 +363,8 @@ def torch_cases():
                 "NEXT_BUFFER": b"\x97", "READONLY_BUFFER": b"N\x98", "UNKNOWN_0x00": b"\x00",
                 "UNKNOWN_0xff": b"\xff", "UNKNOWN_0x99": b"\x99", "UNKNOWN_A": b"A"}
     for op, body in rejected.items():
-        pickle_case("opcode_" + op.lower(), b"\x80\x02" + body + b".", "opcode",
+        pickle_case("opcode_" + op.lower(), b"\x80\x02" + body + b".",
+                    "opcode|" + ("unknown opcode (0x%02x)" % body[-1] if op.startswith("UNKNOWN") else op + " (0x"),
                     "pickle opcode " + op + ", which the unpickler rejects")
     pickle_case("proto_6", b"\x80\x06}.", "protocol", "pickle protocol 6")
     pickle_case("proto_twice", b"\x80\x02\x80\x02}.", "", "PROTO in the middle (protocol 2 twice)")
@@ -395,16 +396,17 @@ def torch_cases():
              ("os", "popen", SHELL), ("pty", "spawn", SHELL)]
     for mod, name, arg in calls:
         tag = (mod + "_" + name).replace(".", "_").strip("_")
-        pickle_case("global_%s" % tag, b"\x80\x02" + glob2(mod, name) + call(arg) + b".", "",
+        words = "%s.%s" % (mod, name) + ("" if mod == "torch._utils" else "|forbidden global")
+        pickle_case("global_%s" % tag, b"\x80\x02" + glob2(mod, name) + call(arg) + b".", words,
                     "GLOBAL %s.%s (protocol 2)" % (mod, name))
-        pickle_case("stack_global_%s" % tag, b"\x80\x04" + glob4(mod, name) + call(arg) + b".", "",
+        pickle_case("stack_global_%s" % tag, b"\x80\x04" + glob4(mod, name) + call(arg) + b".", words,
                     "STACK_GLOBAL %s.%s (protocol 4)" % (mod, name))
     # __reduce__ chains: a forbidden call hidden inside an allowed one, or reached by getattr
     od = glob2("collections", "OrderedDict")
     pickle_case("reduce_chain_ordereddict", b"\x80\x02" + od + b"(" + glob2("os", "system") + call(SHELL)
-                + b"tR.", "", "OrderedDict(os.system(...)): the forbidden call is an argument")
+                + b"tR.", "forbidden global os.system", "OrderedDict(os.system(...)): the forbidden call is an argument")
     pickle_case("reduce_chain_getattr", b"\x80\x02" + glob2("builtins", "getattr") + b"(" + glob2("builtins", "__import__")
-                + b"(X\x02\x00\x00\x00ostRX\x06\x00\x00\x00systemtR" + call(SHELL) + b".", "",
+                + b"(X\x02\x00\x00\x00ostRX\x06\x00\x00\x00systemtR" + call(SHELL) + b".", "forbidden global",
                 "getattr(__import__('os'), 'system')(...)")
     pickle_case("reduce_on_allowed_result", b"\x80\x02" + od + b")R" + call(SHELL) + b".", "",
                 "calling the result of OrderedDict() (REDUCE on a non-callable)")
