@@ -16,7 +16,8 @@ import org.btlm4j.HostileInput;
  * {@code src/test/resources/org/btlm4j/model/BtlmConfigFuzzTestInputs/}; {@code JAZZER_FUZZ=1}
  * fuzzes one target for {@code maxDuration}. A config is refused with a BtlmException, or accepted
  * only if the model it describes can exist: positive sizes, heads that divide the width, token ids
- * inside the vocabulary and a parameter count that fits a long (checked here with BigInteger).
+ * inside the vocabulary, a c_attn width (3·n_embd) that fits an int and a parameter count that fits a
+ * long (checked here with BigInteger).
  */
 class BtlmConfigFuzzTest {
 
@@ -62,8 +63,10 @@ class BtlmConfigFuzzTest {
                 case 3 -> c.put(field, data.consumeString(16));
                 case 4 -> c.put(field, data.consumeBoolean());
                 case 5 -> c.putNull(field);
-                case 6 -> c.put(field, new BigInteger(data.consumeBytes(12).length == 0 ? new byte[] {1}
-                        : data.consumeBytes(12)));
+                case 6 -> {
+                    byte[] magnitude = data.consumeBytes(12);
+                    c.put(field, magnitude.length == 0 ? BigInteger.ZERO : new BigInteger(magnitude));
+                }
                 default -> {
                     ObjectNode o = c.putObject(field);
                     o.put("type", data.consumeBoolean() ? "linear" : data.consumeString(8));
@@ -90,8 +93,9 @@ class BtlmConfigFuzzTest {
         assertTrue(config.bosTokenId() >= 0 && config.bosTokenId() < config.vocabSize()
                 && config.eosTokenId() >= 0 && config.eosTokenId() < config.vocabSize(), config::toString);
         assertTrue(Float.isFinite(config.layerNormEpsilon()) && config.layerNormEpsilon() > 0, config::toString);
+        assertTrue(3L * config.nEmbd() <= Integer.MAX_VALUE, config::toString); // c_attn's output is int-indexed
         BigInteger count = parameterCount(config);
-        assertTrue(count.bitLength() < 63 && count.longValueExact() == config.parameterCount(),
+        assertTrue(count.bitLength() < 64 && count.longValueExact() == config.parameterCount(),
                 () -> config + ": " + count + " parameters, parameterCount() says " + config.parameterCount());
     }
 
