@@ -806,7 +806,7 @@ def main():
     sharded_cases()
     seeds()
     with open(os.path.join(OUT, "manifest.tsv"), "w") as f:
-        f.write("# path\texpectation\tthe message must contain (| separates alternatives... all must appear)\tcovers\n")
+        f.write("# path\texpectation\twords the message or warnings must all contain, separated by |\tcovers\n")
         for row in manifest:
             f.write("\t".join(row) + "\n")
     assert not os.path.exists(SENTINEL)
