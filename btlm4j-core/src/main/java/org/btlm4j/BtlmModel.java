@@ -13,6 +13,8 @@ import java.util.function.Consumer;
 import org.btlm4j.checkpoint.GgufFile;
 import org.btlm4j.checkpoint.InMemoryCopy;
 import org.btlm4j.checkpoint.ModelDirectory;
+import org.btlm4j.checkpoint.NonFinite;
+import org.btlm4j.checkpoint.TensorInfo;
 import org.btlm4j.checkpoint.TensorSource;
 import org.btlm4j.convert.GgufExport;
 import org.btlm4j.generate.Generator;
@@ -147,9 +149,10 @@ public final class BtlmModel implements AutoCloseable {
     /** Calls hold it shared; {@link #close()} holds it exclusively, so it waits for them. */
     private final ReadWriteLock inUse = new ReentrantReadWriteLock();
     private volatile boolean closed;
+    private final List<String> warnings;
 
     private BtlmModel(ModelDirectory files, BtlmConfig config, TensorSource source, Parallel pool, Btlm model,
-            Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType) {
+            Gpt2Tokenizer tokenizer, int contextLength, KvCache.Type kvType, List<String> warnings) {
         this.files = files;
         this.config = config;
         this.source = source;
@@ -158,6 +161,7 @@ public final class BtlmModel implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.generator = new Generator(model, tokenizer, contextLength, kvType);
         this.description = source.describe();
+        this.warnings = List.copyOf(warnings);
     }
 
     /**
@@ -300,7 +304,7 @@ public final class BtlmModel implements AutoCloseable {
             BtlmWeights weights = BtlmWeights.bind(config, source, linearOutIn);
             pool = new Parallel(options.threads() == 0 ? Parallel.defaultThreads() : options.threads());
             return new BtlmModel(files, config, source, pool, new Btlm(config, weights, pool), tokenizer, context,
-                    options.kvType());
+                    options.kvType(), nonFiniteWarnings(weights.tensors(), pool));
         } catch (RuntimeException e) {
             source.close();
             if (pool != null) {
@@ -308,6 +312,36 @@ public final class BtlmModel implements AutoCloseable {
             }
             throw e;
         }
+    }
+
+    /**
+     * Weights holding NaN or infinite values, one warning per tensor: such a checkpoint loads (it
+     * is well-formed), but what it computes is NaN. Every weight is scanned once, in parallel.
+     */
+    private static List<String> nonFiniteWarnings(List<TensorInfo> tensors, Parallel pool) {
+        long[] counts = new long[tensors.size()];
+        pool.forRange(counts.length, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                counts[i] = NonFinite.count(tensors.get(i));
+            }
+        });
+        List<String> warnings = new ArrayList<>();
+        for (int i = 0; i < counts.length; i++) {
+            if (counts[i] > 0) {
+                TensorInfo t = tensors.get(i);
+                warnings.add(t.source() + ": tensor " + t.name() + " holds " + counts[i] + " NaN or infinite values (of "
+                        + t.elementCount() + "); the model's outputs will be NaN");
+            }
+        }
+        return warnings;
+    }
+
+    /**
+     * Problems found while loading that do not stop the model from loading (NaN or infinite
+     * weights), one line each, for front ends to show; empty for a sound checkpoint.
+     */
+    public List<String> warnings() {
+        return warnings;
     }
 
     /** The model's configuration (with the ALiBi scaling of the load options applied). */

@@ -61,6 +61,9 @@ final class ModelOptions {
         if (verbose) {
             err.println("btlm: " + m.files().choice() + " — " + m.description() + ", " + m.threads() + " threads");
         }
+        for (String warning : m.warnings()) {
+            err.println("warning: " + warning);
+        }
         return m;
     }
 

@@ -26,7 +26,9 @@ public final class SafetensorsFile implements TensorSource {
     /** Headers larger than this are refused, as the reference implementation does. */
     static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** A name given twice in the header is refused: which of the two entries is meant? */
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     private final Path path;
     private final MappedFile mapped;

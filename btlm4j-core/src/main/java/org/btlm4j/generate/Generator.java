@@ -92,7 +92,7 @@ public final class Generator {
     /** The kept state to work in (when reuse is on), or a fresh one. */
     private PromptState acquire() {
         PromptState s = reusePrefix ? kept.getAndSet(null) : null;
-        return s != null ? s : new PromptState(newCache(), contextLength);
+        return s != null ? s : new PromptState(newCache());
     }
 
     private void release(PromptState s) {

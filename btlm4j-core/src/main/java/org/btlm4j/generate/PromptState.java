@@ -12,14 +12,13 @@ import org.btlm4j.model.KvCache;
  */
 public final class PromptState {
     private final KvCache cache;
-    private final int[] tokens;
-    private final float[] scales;
+    /** Grown with the cache (like it, in chunks): a huge context costs nothing until used. */
+    private int[] tokens = new int[0];
+    private float[] scales = new float[0];
 
-    /** An empty state for a context of {@code contextLength} positions. */
-    PromptState(KvCache cache, int contextLength) {
+    /** An empty state around {@code cache}. */
+    PromptState(KvCache cache) {
         this.cache = cache;
-        this.tokens = new int[contextLength];
-        this.scales = new float[contextLength];
     }
 
     /** A state read back from disk: {@code cache} already holds {@code tokens.length} positions. */
@@ -28,9 +27,9 @@ public final class PromptState {
             throw new BtlmException("a prompt state needs one token and one scaling per cached position: "
                     + tokens.length + " tokens, " + scales.length + " scalings, " + cache.length() + " positions");
         }
-        PromptState s = new PromptState(cache, cache.maxPositions());
-        System.arraycopy(tokens, 0, s.tokens, 0, tokens.length);
-        System.arraycopy(scales, 0, s.scales, 0, scales.length);
+        PromptState s = new PromptState(cache);
+        s.tokens = tokens.clone();
+        s.scales = scales.clone();
         return s;
     }
 
@@ -60,6 +59,11 @@ public final class PromptState {
 
     /** Notes the tokens and scaling of {@code count} positions just added at {@code position}. */
     void record(int position, int[] ids, int from, int count, float c) {
+        if (position + count > tokens.length) {
+            int n = Math.max(position + count, Math.min(cache.maxPositions(), Math.max(256, tokens.length * 2)));
+            tokens = Arrays.copyOf(tokens, n);
+            scales = Arrays.copyOf(scales, n);
+        }
         System.arraycopy(ids, from, tokens, position, count);
         Arrays.fill(scales, position, position + count, c);
     }

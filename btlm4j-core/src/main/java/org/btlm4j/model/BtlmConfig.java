@@ -112,8 +112,20 @@ public record BtlmConfig(
                 "must be a non-zero number, got " + embeddingsScale);
         require(Float.isFinite(outputScale) && outputScale != 0, "mup_output_alpha",
                 "with mup_width_scale must give a non-zero output scale, got " + outputScale);
-        require(bosTokenId < vocabSize, "bos_token_id", bosTokenId + " is outside the vocabulary of " + vocabSize);
-        require(eosTokenId < vocabSize, "eos_token_id", eosTokenId + " is outside the vocabulary of " + vocabSize);
+        require(bosTokenId >= 0 && bosTokenId < vocabSize, "bos_token_id",
+                bosTokenId + " is outside the vocabulary of " + vocabSize);
+        require(eosTokenId >= 0 && eosTokenId < vocabSize, "eos_token_id",
+                eosTokenId + " is outside the vocabulary of " + vocabSize);
+        // c_attn's output [q | k | v] is indexed with ints; and the sizes must describe a model whose
+        // parameter count (the sum of every weight's size) is a number at all
+        require(3L * nEmbd <= Integer.MAX_VALUE, "n_embd", nEmbd + " is too large (3·n_embd must be below 2^31)");
+        try {
+            exactParameterCount(nEmbd, nInner, nLayer, vocabSize, nPositions, activation, positionEmbedding,
+                    tieWordEmbeddings);
+        } catch (ArithmeticException e) {
+            throw new BtlmException("config.json: n_embd " + nEmbd + ", n_inner " + nInner + ", n_layer " + nLayer
+                    + " and vocab_size " + vocabSize + " describe a model of more than 2^63 parameters");
+        }
     }
 
     /** This config with another {@code alibi_scaling} (null: none). */
@@ -156,8 +168,9 @@ public record BtlmConfig(
         try {
             root = JSON.readTree(file.toFile());
         } catch (JsonProcessingException e) {
-            throw new BtlmException(file + ": not valid JSON (" + e.getOriginalMessage() + " at line "
-                    + e.getLocation().getLineNr() + ")");
+            // a broken limit (nesting too deep, a number too long) has no location
+            throw new BtlmException(file + ": not valid JSON (" + e.getOriginalMessage()
+                    + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()) + ")");
         } catch (NoSuchFileException | java.io.FileNotFoundException e) {
             throw new BtlmException(file + (java.nio.file.Files.exists(file) ? ": cannot read" : ": file not found"));
         } catch (IOException e) {
@@ -328,18 +341,29 @@ public record BtlmConfig(
 
     /** Total parameter count with the tied head counted once (2,646,255,744 for BTLM-3B-8k). */
     public long parameterCount() {
-        long e = nEmbd;
-        long perLayer = 2 * 2 * e // ln_1, ln_2
-                + e * 3 * e + 3 * e // c_attn
-                + e * e + e // attn.c_proj
-                + (activation == Activation.SWIGLU ? 2 : 1) * (e * nInner + nInner) // c_fc (+ c_fc2)
-                + (long) nInner * e + e; // mlp.c_proj
-        long total = (long) vocabSize * e + nLayer * perLayer + 2 * e;
+        return exactParameterCount(nEmbd, nInner, nLayer, vocabSize, nPositions, activation, positionEmbedding,
+                tieWordEmbeddings);
+    }
+
+    /** The parameter count; an ArithmeticException if it does not fit a long. */
+    private static long exactParameterCount(long e, long nInner, long nLayer, long vocabSize, long nPositions,
+            Activation activation, PositionEmbedding positionEmbedding, boolean tieWordEmbeddings) {
+        long ee = Math.multiplyExact(e, e);
+        long mlpIn = Math.multiplyExact(activation == Activation.SWIGLU ? 2 : 1,
+                Math.addExact(Math.multiplyExact(e, nInner), nInner)); // c_fc (+ c_fc2)
+        long perLayer = Math.addExact(Math.addExact(Math.addExact(
+                4 * e // ln_1, ln_2
+                + 3 * e + e + e, // the c_attn, attn.c_proj and mlp.c_proj biases
+                Math.multiplyExact(ee, 4)), // c_attn and attn.c_proj
+                mlpIn),
+                Math.multiplyExact(nInner, e)); // mlp.c_proj
+        long embedding = Math.multiplyExact(vocabSize, e);
+        long total = Math.addExact(Math.addExact(embedding, Math.multiplyExact(nLayer, perLayer)), 2 * e);
         if (!tieWordEmbeddings) {
-            total += (long) vocabSize * e;
+            total = Math.addExact(total, embedding);
         }
         if (positionEmbedding == PositionEmbedding.LEARNED) {
-            total += (long) nPositions * e;
+            total = Math.addExact(total, Math.multiplyExact(nPositions, e));
         }
         return total;
     }

@@ -3,7 +3,9 @@ package org.btlm4j.model;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import org.btlm4j.checkpoint.CheckpointException;
 import org.btlm4j.checkpoint.DType;
@@ -39,9 +41,10 @@ public final class BtlmWeights {
     private final float[] lnFBias;
     private final DType dtype;
     private final long bytes;
+    private final List<TensorInfo> tensors;
 
     private BtlmWeights(WeightMatrix wte, WeightMatrix wpe, WeightMatrix lmHead, float[] slopes, boolean storedSlopes,
-            Layer[] layers, float[] lnFWeight, float[] lnFBias, DType dtype, long bytes) {
+            Layer[] layers, float[] lnFWeight, float[] lnFBias, DType dtype, long bytes, List<TensorInfo> tensors) {
         this.wte = wte;
         this.wpe = wpe;
         this.lmHead = lmHead;
@@ -52,6 +55,7 @@ public final class BtlmWeights {
         this.lnFBias = lnFBias;
         this.dtype = dtype;
         this.bytes = bytes;
+        this.tensors = List.copyOf(tensors);
     }
 
     /** Binds and checks every tensor of an HF checkpoint (Conv1D [in, out] linear weights). */
@@ -83,11 +87,13 @@ public final class BtlmWeights {
                 slopes = Alibi.slopes(config.nHead());
             }
         }
-        Layer[] layers = new Layer[config.nLayer()];
-        for (int l = 0; l < layers.length; l++) {
+        // grown as the layers are found, so that a config claiming 2^31 layers finds the missing
+        // tensor instead of allocating the array first
+        List<Layer> layers = new ArrayList<>();
+        for (int l = 0; l < config.nLayer(); l++) {
             String p = "transformer.h." + l + ".";
             boolean swiglu = config.activation() == BtlmConfig.Activation.SWIGLU;
-            layers[l] = new Layer(
+            layers.add(new Layer(
                     b.vector(p + "ln_1.weight", e), b.vector(p + "ln_1.bias", e),
                     b.linear(p + "attn.c_attn.weight", e, 3 * e), b.vector(p + "attn.c_attn.bias", 3 * e),
                     b.linear(p + "attn.c_proj.weight", e, e), b.vector(p + "attn.c_proj.bias", e),
@@ -95,14 +101,14 @@ public final class BtlmWeights {
                     b.linear(p + "mlp.c_fc.weight", e, inner), b.vector(p + "mlp.c_fc.bias", inner),
                     swiglu ? b.linear(p + "mlp.c_fc2.weight", e, inner) : null,
                     swiglu ? b.vector(p + "mlp.c_fc2.bias", inner) : null,
-                    b.linear(p + "mlp.c_proj.weight", inner, e), b.vector(p + "mlp.c_proj.bias", e));
+                    b.linear(p + "mlp.c_proj.weight", inner, e), b.vector(p + "mlp.c_proj.bias", e)));
         }
         float[] lnFW = b.vector("transformer.ln_f.weight", e);
         float[] lnFB = b.vector("transformer.ln_f.bias", e);
         // Spec section 3: the head is wte unless the config explicitly unties it.
         WeightMatrix head = config.tieWordEmbeddings() ? wte : b.matrix("lm_head.weight", config.vocabSize(), e);
-        return new BtlmWeights(wte, wpe, head, slopes, stored, layers, lnFW, lnFB,
-                layers[0].cAttn().weight().dtype(), b.bytes);
+        return new BtlmWeights(wte, wpe, head, slopes, stored, layers.toArray(Layer[]::new), lnFW, lnFB,
+                layers.getFirst().cAttn().weight().dtype(), b.bytes, b.bound);
     }
 
     public WeightMatrix wte() {
@@ -153,12 +159,18 @@ public final class BtlmWeights {
         return bytes;
     }
 
+    /** The checkpoint tensors in use, each once, in the order they were bound. */
+    public List<TensorInfo> tensors() {
+        return tensors;
+    }
+
     /** Looks tensors up by name with checks that name the tensor and the problem. */
     private static final class Binder {
         private final TensorSource source;
         private final Map<String, TensorInfo> tensors;
         private final boolean linearOutIn;
         private long bytes;
+        private final List<TensorInfo> bound = new ArrayList<>();
 
         Binder(TensorSource source, boolean linearOutIn) {
             this.source = source;
@@ -187,6 +199,7 @@ public final class BtlmWeights {
                         + t.shapeString() + ", expected " + Arrays.toString(shape) + " from config.json");
             }
             bytes += t.data().byteSize();
+            bound.add(t);
             return t;
         }
 
