@@ -46,7 +46,6 @@ public final class OpenAiServer implements AutoCloseable {
     private volatile BatchEngine engine;
     private volatile String loadError;
     private volatile boolean stopping;
-    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
     private OpenAiServer(ServerOptions options, Supplier<BtlmModel> load) {
         this.options = options;
@@ -128,7 +127,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
         // every sequence has ended: let the handlers write their last chunks before the listener closes
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (inFlight.get() > 0 && System.nanoTime() < until) {
+        while (metrics.inFlight.get() > 0 && System.nanoTime() < until) {
             try {
                 Thread.sleep(10);
             } catch (InterruptedException ie) {
@@ -540,11 +539,11 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void run(Context ctx, Call call, List<BatchEngine.Spec> specs, Requests.Sampling s)
             throws IOException, InterruptedException {
-        inFlight.incrementAndGet();
+        metrics.inFlight.incrementAndGet();
         try {
             answer(ctx, call, specs, s);
         } finally {
-            inFlight.decrementAndGet();
+            metrics.inFlight.decrementAndGet();
         }
     }
 
@@ -575,6 +574,11 @@ public final class OpenAiServer implements AutoCloseable {
                 ctx.contentType("application/json").result(json(call.response()));
                 return;
             }
+            // a request that fails before its first event (refused from the queue) still gets its status
+            BatchEngine.Event first = next(ticket, giveUp);
+            if (first instanceof BatchEngine.Failed f) {
+                throw f.error();
+            }
             ctx.status(200);
             ctx.res().setContentType("text/event-stream");
             ctx.res().setCharacterEncoding("utf-8");
@@ -582,7 +586,8 @@ public final class OpenAiServer implements AutoCloseable {
             OutputStream out = ctx.res().getOutputStream();
             int[] textOffset = new int[specs.size()];
             while (remaining > 0) {
-                BatchEngine.Event ev = next(ticket, giveUp);
+                BatchEngine.Event ev = first != null ? first : next(ticket, giveUp);
+                first = null;
                 switch (ev) {
                     case BatchEngine.PromptRead p -> {
                         int i = p.choice();
