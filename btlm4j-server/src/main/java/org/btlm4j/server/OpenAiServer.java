@@ -180,20 +180,43 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    /** The body, at most maxBodyBytes (413 beyond, before reading more than that). */
+    /**
+     * Bytes past the body limit that are still read (and dropped) before the 413 is sent: a client
+     * writes its whole body before it reads the answer, and a connection closed on unread bytes is
+     * reset, which can destroy the 413 on its way, so that the client sees no answer at all.
+     */
+    static final long DRAIN_BYTES = 16L << 20;
+
+    /** The body, at most maxBodyBytes (413 beyond, after dropping at most {@link #DRAIN_BYTES} more). */
     private byte[] body(Context ctx) {
         long declared = ctx.req().getContentLengthLong();
-        if (declared > options.maxBodyBytes()) {
-            throw tooLarge();
-        }
         try (InputStream in = ctx.req().getInputStream()) {
+            if (declared > options.maxBodyBytes()) {
+                if (declared <= options.maxBodyBytes() + DRAIN_BYTES) {
+                    drain(in, declared);
+                }
+                throw tooLarge();
+            }
             byte[] b = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, options.maxBodyBytes() + 1));
             if (b.length > options.maxBodyBytes()) {
+                drain(in, options.maxBodyBytes() + DRAIN_BYTES - b.length);
                 throw tooLarge();
             }
             return b;
         } catch (IOException e) {
             throw ApiException.invalid(null, "the request body could not be read: " + e.getMessage());
+        }
+    }
+
+    /** Reads and drops at most {@code limit} bytes, up to the end of the body. */
+    private static void drain(InputStream in, long limit) throws IOException {
+        byte[] buffer = new byte[64 << 10];
+        for (long left = limit; left > 0; ) {
+            int n = in.read(buffer, 0, (int) Math.min(buffer.length, left));
+            if (n < 0) {
+                return;
+            }
+            left -= n;
         }
     }
 

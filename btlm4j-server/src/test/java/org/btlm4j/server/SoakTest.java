@@ -191,6 +191,8 @@ class SoakTest {
         while (System.nanoTime() < deadline && failures.isEmpty()) {
             requests.incrementAndGet();
             int kind = r.nextInt(100);
+            String name = kind < 45 ? "stream" : kind < 60 ? "hang-up" : kind < 70 ? "oversized body"
+                    : kind < 85 ? "malformed body" : "over the context";
             try {
                 if (kind < 45) {
                     Case c = cases.get(r.nextInt(cases.size()));
@@ -218,12 +220,12 @@ class SoakTest {
                     overContext(http, base, r);
                 }
             } catch (IOException e) {
-                fail("request failed without an answer: " + e);
+                fail(name + ": the request failed without an answer: " + e);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return;
             } catch (RuntimeException | AssertionError e) {
-                fail("client: " + e);
+                fail(name + ": " + e);
             }
         }
     }
