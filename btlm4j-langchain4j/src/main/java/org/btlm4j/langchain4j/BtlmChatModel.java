@@ -13,9 +13,10 @@ import org.btlm4j.GenerationParams;
  * messages become the {@link ChatTemplate#SYSTEM system}, {@link ChatTemplate#USER user} and
  * {@link ChatTemplate#ASSISTANT assistant} turns of the project's {@link ChatTemplate} (by default a
  * {@code User: …}/{@code Assistant:} transcript, as the server's chat endpoint writes), the model
- * continues it as the assistant, and the answer ends at the template's stops (the next role line). The request's temperature, top-p, top-k, maximum output tokens and
- * stop sequences override the {@link GenerationParams} given here; tools and JSON response formats
- * are refused with an {@code UnsupportedFeatureException}.
+ * continues it as the assistant, and the answer ends at the template's stops (the next role line).
+ * The request's temperature, top-p, top-k, maximum output tokens and stop sequences override the
+ * {@link GenerationParams} given here; tools and JSON response formats are refused with an
+ * {@code UnsupportedFeatureException}.
  *
  * <pre>{@code
  * ChatModel chat = new BtlmChatModel(model, GenerationParams.defaults().withMaxNewTokens(64));

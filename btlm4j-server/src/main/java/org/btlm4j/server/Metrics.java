@@ -1,6 +1,7 @@
 package org.btlm4j.server;
 
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -15,7 +16,7 @@ final class Metrics {
     final AtomicLong generatedTokens = new AtomicLong();
     final AtomicLong cancelled = new AtomicLong();
     final AtomicLong steps = new AtomicLong();
-    final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger(); // completion handlers running
+    final AtomicInteger inFlight = new AtomicInteger(); // completion handlers running: none may be left behind
     // generated tokens per second of the last WINDOW_SECONDS seconds, as a ring of per-second counts
     private final AtomicLongArray perSecond = new AtomicLongArray(WINDOW_SECONDS);
     private final AtomicLongArray secondOf = new AtomicLongArray(WINDOW_SECONDS);
