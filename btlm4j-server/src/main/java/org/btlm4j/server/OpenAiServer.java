@@ -162,6 +162,11 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private void error(Context ctx, ApiException e) {
+        ctx.result(errorHead(ctx, e));
+    }
+
+    /** Counts the error, sets its status and headers; returns its JSON body. */
+    private String errorHead(Context ctx, ApiException e) {
         if (e.status() >= 400 && e.status() < 500) {
             metrics.rejected.incrementAndGet();
         }
@@ -169,7 +174,22 @@ public final class OpenAiServer implements AutoCloseable {
             metrics.busy.incrementAndGet();
             ctx.header("Retry-After", "1");
         }
-        ctx.status(e.status()).contentType("application/json").result(json(e.body()));
+        ctx.status(e.status()).contentType("application/json");
+        return json(e.body());
+    }
+
+    /**
+     * Writes a whole JSON answer now, inside the handler, rather than after it returns: a graceful
+     * stop waits for the completion handlers only, and must not close the listener under an answer
+     * not yet written.
+     */
+    private static void writeNow(Context ctx, String body) throws IOException {
+        byte[] b = body.getBytes(StandardCharsets.UTF_8);
+        ctx.res().setContentType("application/json");
+        ctx.res().setContentLength(b.length);
+        OutputStream out = ctx.res().getOutputStream();
+        out.write(b);
+        out.flush();
     }
 
     static String json(Object o) {
@@ -565,6 +585,11 @@ public final class OpenAiServer implements AutoCloseable {
         metrics.inFlight.incrementAndGet();
         try {
             answer(ctx, call, specs, s);
+        } catch (ApiException e) {
+            if (ctx.res().isCommitted()) {
+                throw e;
+            }
+            writeNow(ctx, errorHead(ctx, e));
         } finally {
             metrics.inFlight.decrementAndGet();
         }
@@ -594,7 +619,8 @@ public final class OpenAiServer implements AutoCloseable {
                         case BatchEngine.Failed f -> throw f.error();
                     }
                 }
-                ctx.contentType("application/json").result(json(call.response()));
+                ctx.status(200);
+                writeNow(ctx, json(call.response()));
                 return;
             }
             // a request that fails before its first event (refused from the queue) still gets its status
