@@ -115,7 +115,7 @@ class SoakTest {
             for (int i = 0; i < BatchingTest.PROMPTS.length; i++) {
                 Case c = new Case(BatchingTest.PROMPTS[i], 6 + i % 11);
                 cases.add(c);
-                String text = streamedText(http, base, c, 0, null);
+                String text = streamedText(http, base, c, 0);
                 assertTrue(text != null, "alone: " + failures);
                 alone.put(c, text);
             }
@@ -198,7 +198,7 @@ class SoakTest {
                     Case c = cases.get(r.nextInt(cases.size()));
                     boolean slow = r.nextInt(5) == 0;
                     long t0 = System.nanoTime();
-                    String text = streamedText(http, base, c, slow ? 5 + r.nextInt(30) : 0, r);
+                    String text = streamedText(http, base, c, slow ? 5 + r.nextInt(30) : 0);
                     if (text != null) {
                         latencies.add(System.nanoTime() - t0);
                         goodStreams.incrementAndGet();
@@ -252,7 +252,7 @@ class SoakTest {
      * Streams {@code c} and returns its text, or null where the server was busy (429, a valid
      * answer under load). With {@code pauseMs} &gt; 0, reads line by line with a pause after each.
      */
-    String streamedText(HttpClient http, String base, Case c, int pauseMs, SplittableRandom r)
+    String streamedText(HttpClient http, String base, Case c, int pauseMs)
             throws IOException, InterruptedException {
         HttpResponse<InputStream> res = http.send(post(base + "/v1/completions", c.body()),
                 HttpResponse.BodyHandlers.ofInputStream());
