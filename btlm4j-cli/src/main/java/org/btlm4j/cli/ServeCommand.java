@@ -5,7 +5,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import org.btlm4j.server.ChatTemplate;
+import org.btlm4j.ChatTemplate;
 import org.btlm4j.server.OpenAiServer;
 import org.btlm4j.server.ServerOptions;
 import picocli.CommandLine.ArgGroup;
@@ -18,7 +18,14 @@ import picocli.CommandLine.Model.CommandSpec;
         mixinStandardHelpOptions = true, sortOptions = false,
         footer = {"%nExample:%n  btlm serve -m models/btlm-demo --port 8080 --parallel 8%n"
                 + "  curl -s localhost:8080/v1/completions -H 'Content-Type: application/json' "
-                + "-d '{\"prompt\":\"And God said\",\"max_tokens\":16,\"temperature\":0}'"})
+                + "-d '{\"prompt\":\"And God said\",\"max_tokens\":16,\"temperature\":0}'",
+            "%nLimits (every one has a safe default; a refused request gets an OpenAI-style JSON error):%n"
+                + "  prompt over --max-prompt-tokens or the context, prompt + max_tokens over the context: 400%n"
+                + "  max_tokens over --max-tokens-limit: 400 (without max_tokens: 16, or up to the limit for chat)%n"
+                + "  more sequences than --parallel running + --queue waiting: 429 with Retry-After%n"
+                + "  request body over --max-body: 413; at most 64 choices (prompts x n) per request%n"
+                + "  a request running past --timeout ends with finish_reason \"length\" (still queued: 429)%n"
+                + "  each running sequence holds a KV cache that grows with its length, up to the context"})
 final class ServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -44,7 +51,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model-name", paramLabel = "NAME", description = "Model id reported by /v1/models (default: the model directory's name).")
     String modelName;
 
-    @Option(names = "--max-prompt-tokens", paramLabel = "N", defaultValue = "0", description = "Longest prompt accepted; 0: the context length.")
+    @Option(names = "--max-prompt-tokens", paramLabel = "N", defaultValue = "0", description = "Longest prompt accepted, in tokens; 0: the context length (default: ${DEFAULT-VALUE}).")
     int maxPromptTokens;
 
     @Option(names = "--max-tokens-limit", paramLabel = "N", defaultValue = "2048", description = "Largest max_tokens accepted (default: ${DEFAULT-VALUE}).")
@@ -53,19 +60,19 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-body", paramLabel = "BYTES", defaultValue = "4194304", description = "Largest request body; 413 beyond (default: ${DEFAULT-VALUE}).")
     long maxBody;
 
-    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "300", description = "Time limit of one request (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "300", description = "Time limit of one request, queueing included; then it ends with what it has (default: ${DEFAULT-VALUE}).")
     long timeoutSeconds;
 
     @Option(names = "--prefill-chunk", paramLabel = "N", defaultValue = "128", description = "Prompt tokens read per batched step, shared by new requests (default: ${DEFAULT-VALUE}).")
     int prefillChunk;
 
-    @Option(names = "--chat-message", paramLabel = "FORMAT", defaultValue = "{role}: {content}\\n", description = "How each chat message is written; {role} and {content} are replaced (default: '{role}: {content}\\n').")
+    @Option(names = "--chat-message", paramLabel = "FORMAT", defaultValue = "{role}: {content}\\n", description = "How each chat message is written; {content} is the text, {role} System, User, Assistant (other roles as sent) (default: '{role}: {content}\\n').")
     String chatMessage;
 
-    @Option(names = "--chat-reply-prefix", paramLabel = "TEXT", defaultValue = "assistant:", description = "Text that opens the assistant's turn (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--chat-reply-prefix", paramLabel = "TEXT", defaultValue = "Assistant:", description = "Text that opens the assistant's turn (default: ${DEFAULT-VALUE}).")
     String chatReplyPrefix;
 
-    @Option(names = "--chat-stop", paramLabel = "TEXT", split = "\\|\\|", description = "Chat stop strings (repeatable; default: '\\nuser:' and '\\nsystem:').")
+    @Option(names = "--chat-stop", paramLabel = "TEXT", split = "\\|\\|", description = "Chat stop strings (repeatable; default: '\\nUser:', '\\nSystem:' and '\\nAssistant:').")
     List<String> chatStops;
 
     @Option(names = "--shutdown-grace", paramLabel = "SECONDS", defaultValue = "10", description = "On Ctrl-C, time running requests get to finish (default: ${DEFAULT-VALUE}).")
@@ -82,8 +89,8 @@ final class ServeCommand implements Callable<Integer> {
             String last = m.substring(Math.max(m.lastIndexOf('/'), m.lastIndexOf('\\')) + 1);
             name = last.isEmpty() ? "btlm" : last;
         }
-        ChatTemplate template = new ChatTemplate(unescape(chatMessage), unescape(chatReplyPrefix),
-                chatStops == null ? ChatTemplate.transcript().stops() : chatStops.stream().map(ServeCommand::unescape).toList());
+        ChatTemplate template = new ChatTemplate(unescape(chatMessage), ChatTemplate.transcript().roleNames(),
+                unescape(chatReplyPrefix), chatStops == null ? ChatTemplate.transcript().stops() : chatStops.stream().map(ServeCommand::unescape).toList());
         ServerOptions options = new ServerOptions(host, port, name, key == null || key.isEmpty() ? null : key, parallel,
                 queue, maxPromptTokens, maxTokensLimit, maxBody, Duration.ofSeconds(timeoutSeconds), prefillChunk,
                 template);

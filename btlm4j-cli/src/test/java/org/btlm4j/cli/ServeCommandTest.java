@@ -12,7 +12,9 @@ class ServeCommandTest {
         CliTest.Run r = CliTest.run("serve", "--help");
         assertEquals(0, r.code(), r.err());
         for (String s : new String[] {"--port", "--parallel", "--api-key", "--queue", "--max-prompt-tokens",
-            "--max-tokens-limit", "--max-body", "--timeout", "--chat-message", "Example:", "btlm serve -m"}) {
+            "--max-tokens-limit", "--max-body", "--timeout", "--prefill-chunk", "--shutdown-grace", "--chat-message",
+            "Example:", "btlm serve -m", "Limits", "(default: 0)", "(default: 300)", "4194304)",
+            "(default: 2048)", "(default: 64)", "(default: 4)"}) {
             assertTrue(r.out().contains(s), s + " in " + r.out());
         }
     }
@@ -25,6 +27,9 @@ class ServeCommandTest {
         CliTest.Run c = CliTest.run("serve", "-m", CliTest.DEMO.toString(), "--port", "0", "--chat-message", "{role}");
         assertEquals(2, c.code());
         assertTrue(c.err().contains("{content}"), c.err());
+        CliTest.Run t = CliTest.run("serve", "-m", CliTest.DEMO.toString(), "--port", "0", "--timeout", "0");
+        assertEquals(2, t.code());
+        assertTrue(t.err().contains("--timeout"), t.err());
         CliTest.Run m = CliTest.run("serve", "-m", "no/such/model", "--port", "0");
         assertEquals(2, m.code());
         assertTrue(m.err().contains("error: ") && m.err().contains("no/such/model"), m.err());

@@ -5,14 +5,18 @@ import dev.langchain4j.model.chat.ChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.ChatTemplate;
 import org.btlm4j.GenerationParams;
 
 /**
- * A LangChain4j {@link ChatModel} on a {@link BtlmModel}: the conversation is written as a
- * transcript by a {@link ChatTemplate}, the model continues it as the assistant, and the answer
- * ends at the next role line. The request's temperature, top-p, top-k, maximum output tokens and
- * stop sequences override the {@link GenerationParams} given here; tools and JSON response formats
- * are refused with an {@code UnsupportedFeatureException}.
+ * A LangChain4j {@link ChatModel} on a {@link BtlmModel}: the conversation's system, user and AI
+ * messages become the {@link ChatTemplate#SYSTEM system}, {@link ChatTemplate#USER user} and
+ * {@link ChatTemplate#ASSISTANT assistant} turns of the project's {@link ChatTemplate} (by default a
+ * {@code User: …}/{@code Assistant:} transcript, as the server's chat endpoint writes), the model
+ * continues it as the assistant, and the answer ends at the template's stops (the next role line).
+ * The request's temperature, top-p, top-k, maximum output tokens and stop sequences override the
+ * {@link GenerationParams} given here; tools and JSON response formats are refused with an
+ * {@code UnsupportedFeatureException}.
  *
  * <pre>{@code
  * ChatModel chat = new BtlmChatModel(model, GenerationParams.defaults().withMaxNewTokens(64));

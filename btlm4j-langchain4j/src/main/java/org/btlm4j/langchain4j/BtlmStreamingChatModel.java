@@ -6,6 +6,7 @@ import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.ChatTemplate;
 import org.btlm4j.GenerationParams;
 
 /**

@@ -6,6 +6,7 @@ import dev.langchain4j.model.chat.response.ChatResponse;
 import java.util.Objects;
 import java.util.function.Consumer;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.ChatTemplate;
 import org.btlm4j.GenerationParams;
 import org.btlm4j.GenerationResult;
 
@@ -32,7 +33,7 @@ final class Chat {
      * the assistant's role is not part of it).
      */
     ChatResponse answer(ChatRequest request, Consumer<String> onPiece) {
-        String prompt = template.prompt(request.messages());
+        String prompt = template.render(Requests.messages(request.messages()));
         GenerationParams p = Requests.params(params, request, template.stops());
         GenerationResult r;
         if (onPiece == null) {

@@ -1,5 +1,9 @@
 package org.btlm4j.langchain4j;
 
+import dev.langchain4j.data.message.AiMessage;
+import dev.langchain4j.data.message.ChatMessage;
+import dev.langchain4j.data.message.SystemMessage;
+import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.exception.UnsupportedFeatureException;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ResponseFormat;
@@ -7,12 +11,37 @@ import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.model.output.TokenUsage;
 import java.util.ArrayList;
 import java.util.List;
+import org.btlm4j.ChatTemplate;
 import org.btlm4j.GenerationParams;
 import org.btlm4j.GenerationResult;
 
 /** Translations between LangChain4j's requests and results and btlm4j's. */
 final class Requests {
     private Requests() {
+    }
+
+    /** LangChain4j's messages as the (role, content) pairs of a {@link ChatTemplate}; text only, no tools. */
+    static List<ChatTemplate.Message> messages(List<ChatMessage> messages) {
+        List<ChatTemplate.Message> out = new ArrayList<>(messages.size());
+        for (ChatMessage m : messages) {
+            if (m instanceof SystemMessage s) {
+                out.add(new ChatTemplate.Message(ChatTemplate.SYSTEM, s.text()));
+            } else if (m instanceof UserMessage u) {
+                if (!u.hasSingleText()) {
+                    throw new UnsupportedFeatureException("btlm4j reads text only; a user message holds "
+                            + u.contents().size() + " contents");
+                }
+                out.add(new ChatTemplate.Message(ChatTemplate.USER, u.singleText()));
+            } else if (m instanceof AiMessage a) {
+                if (a.hasToolExecutionRequests()) {
+                    throw new UnsupportedFeatureException("btlm4j does not call tools");
+                }
+                out.add(new ChatTemplate.Message(ChatTemplate.ASSISTANT, a.text()));
+            } else {
+                throw new UnsupportedFeatureException("btlm4j cannot put a " + m.type() + " message into a prompt");
+            }
+        }
+        return out;
     }
 
     /** {@code base} with the parameters the request sets, and {@code stops} added to its stop strings. */

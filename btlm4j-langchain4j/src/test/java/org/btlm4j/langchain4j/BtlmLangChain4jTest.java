@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.ChatTemplate;
 import org.btlm4j.GenerationParams;
 import org.btlm4j.GenerationResult;
 import org.junit.jupiter.api.AfterAll;
@@ -101,7 +102,7 @@ class BtlmLangChain4jTest {
 
     @Test
     void aConfiguredTemplateNamesTheRolesAndRequestParametersApply() {
-        BtlmChatModel chat = new BtlmChatModel(model, PARAMS, new ChatTemplate("Narrator", "Moses", "God"));
+        BtlmChatModel chat = new BtlmChatModel(model, PARAMS, ChatTemplate.transcript("Narrator", "Moses", "God"));
         ChatRequest request = ChatRequest.builder()
                 .messages(UserMessage.from("Who art thou?"), AiMessage.from("I AM THAT I AM."),
                         UserMessage.from("What shall I say?"))

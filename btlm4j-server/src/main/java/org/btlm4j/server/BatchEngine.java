@@ -222,7 +222,12 @@ final class BatchEngine implements AutoCloseable {
                     if (j.ticket.cancelled) {
                         return true;
                     }
-                    if (now - j.ticket.deadline > 0 || graceOver) {
+                    if (graceOver) {
+                        j.ticket.events.add(new Failed(j.choice, new ApiException(503, "server_error", null,
+                                "shutting_down", "the server is shutting down")));
+                        return true;
+                    }
+                    if (now - j.ticket.deadline > 0) {
                         j.ticket.events.add(new Failed(j.choice, new ApiException(429, "server_busy", null,
                                 "server_busy", "the request waited past its time limit for a place; try again")));
                         return true;

@@ -1,6 +1,7 @@
 package org.btlm4j.server;
 
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -15,6 +16,7 @@ final class Metrics {
     final AtomicLong generatedTokens = new AtomicLong();
     final AtomicLong cancelled = new AtomicLong();
     final AtomicLong steps = new AtomicLong();
+    final AtomicInteger inFlight = new AtomicInteger(); // completion handlers running: none may be left behind
     // generated tokens per second of the last WINDOW_SECONDS seconds, as a ring of per-second counts
     private final AtomicLongArray perSecond = new AtomicLongArray(WINDOW_SECONDS);
     private final AtomicLongArray secondOf = new AtomicLongArray(WINDOW_SECONDS);
@@ -53,6 +55,7 @@ final class Metrics {
         counter(b, "btlm_decode_steps_total", "batched forward steps", steps.get());
         gauge(b, "btlm_generated_tokens_per_second", "tokens generated per second over the last "
                 + (WINDOW_SECONDS - 1) + " seconds", tokensPerSecond());
+        gauge(b, "btlm_requests_in_flight", "completion requests being answered", inFlight.get());
         gauge(b, "btlm_queue_depth", "sequences waiting for a place", engine == null ? 0 : engine.waiting());
         gauge(b, "btlm_active_sequences", "sequences being decoded", engine == null ? 0 : engine.active());
         gauge(b, "btlm_kv_cache_bytes", "bytes held by the KV caches of active sequences",

@@ -46,7 +46,6 @@ public final class OpenAiServer implements AutoCloseable {
     private volatile BatchEngine engine;
     private volatile String loadError;
     private volatile boolean stopping;
-    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
     private OpenAiServer(ServerOptions options, Supplier<BtlmModel> load) {
         this.options = options;
@@ -128,7 +127,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
         // every sequence has ended: let the handlers write their last chunks before the listener closes
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (inFlight.get() > 0 && System.nanoTime() < until) {
+        while (metrics.inFlight.get() > 0 && System.nanoTime() < until) {
             try {
                 Thread.sleep(10);
             } catch (InterruptedException ie) {
@@ -163,6 +162,11 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private void error(Context ctx, ApiException e) {
+        ctx.result(errorHead(ctx, e));
+    }
+
+    /** Counts the error, sets its status and headers; returns its JSON body. */
+    private String errorHead(Context ctx, ApiException e) {
         if (e.status() >= 400 && e.status() < 500) {
             metrics.rejected.incrementAndGet();
         }
@@ -170,7 +174,22 @@ public final class OpenAiServer implements AutoCloseable {
             metrics.busy.incrementAndGet();
             ctx.header("Retry-After", "1");
         }
-        ctx.status(e.status()).contentType("application/json").result(json(e.body()));
+        ctx.status(e.status()).contentType("application/json");
+        return json(e.body());
+    }
+
+    /**
+     * Writes a whole JSON answer now, inside the handler, rather than after it returns: a graceful
+     * stop waits for the completion handlers only, and must not close the listener under an answer
+     * not yet written.
+     */
+    private static void writeNow(Context ctx, String body) throws IOException {
+        byte[] b = body.getBytes(StandardCharsets.UTF_8);
+        ctx.res().setContentType("application/json");
+        ctx.res().setContentLength(b.length);
+        OutputStream out = ctx.res().getOutputStream();
+        out.write(b);
+        out.flush();
     }
 
     static String json(Object o) {
@@ -181,20 +200,43 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    /** The body, at most maxBodyBytes (413 beyond, before reading more than that). */
+    /**
+     * Bytes past the body limit that are still read (and dropped) before the 413 is sent: a client
+     * writes its whole body before it reads the answer, and a connection closed on unread bytes is
+     * reset, which can destroy the 413 on its way, so that the client sees no answer at all.
+     */
+    static final long DRAIN_BYTES = 16L << 20;
+
+    /** The body, at most maxBodyBytes (413 beyond, after dropping at most {@link #DRAIN_BYTES} more). */
     private byte[] body(Context ctx) {
         long declared = ctx.req().getContentLengthLong();
-        if (declared > options.maxBodyBytes()) {
-            throw tooLarge();
-        }
         try (InputStream in = ctx.req().getInputStream()) {
+            if (declared > options.maxBodyBytes()) {
+                if (declared <= options.maxBodyBytes() + DRAIN_BYTES) {
+                    drain(in, declared);
+                }
+                throw tooLarge();
+            }
             byte[] b = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, options.maxBodyBytes() + 1));
             if (b.length > options.maxBodyBytes()) {
+                drain(in, options.maxBodyBytes() + DRAIN_BYTES - b.length);
                 throw tooLarge();
             }
             return b;
         } catch (IOException e) {
             throw ApiException.invalid(null, "the request body could not be read: " + e.getMessage());
+        }
+    }
+
+    /** Reads and drops at most {@code limit} bytes, up to the end of the body. */
+    private static void drain(InputStream in, long limit) throws IOException {
+        byte[] buffer = new byte[64 << 10];
+        for (long left = limit; left > 0; ) {
+            int n = in.read(buffer, 0, (int) Math.min(buffer.length, left));
+            if (n < 0) {
+                return;
+            }
+            left -= n;
         }
     }
 
@@ -540,11 +582,16 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void run(Context ctx, Call call, List<BatchEngine.Spec> specs, Requests.Sampling s)
             throws IOException, InterruptedException {
-        inFlight.incrementAndGet();
+        metrics.inFlight.incrementAndGet();
         try {
             answer(ctx, call, specs, s);
+        } catch (ApiException e) {
+            if (ctx.res().isCommitted()) {
+                throw e;
+            }
+            writeNow(ctx, errorHead(ctx, e));
         } finally {
-            inFlight.decrementAndGet();
+            metrics.inFlight.decrementAndGet();
         }
     }
 
@@ -572,8 +619,14 @@ public final class OpenAiServer implements AutoCloseable {
                         case BatchEngine.Failed f -> throw f.error();
                     }
                 }
-                ctx.contentType("application/json").result(json(call.response()));
+                ctx.status(200);
+                writeNow(ctx, json(call.response()));
                 return;
+            }
+            // a request that fails before its first event (refused from the queue) still gets its status
+            BatchEngine.Event first = next(ticket, giveUp);
+            if (first instanceof BatchEngine.Failed f) {
+                throw f.error();
             }
             ctx.status(200);
             ctx.res().setContentType("text/event-stream");
@@ -582,7 +635,8 @@ public final class OpenAiServer implements AutoCloseable {
             OutputStream out = ctx.res().getOutputStream();
             int[] textOffset = new int[specs.size()];
             while (remaining > 0) {
-                BatchEngine.Event ev = next(ticket, giveUp);
+                BatchEngine.Event ev = first != null ? first : next(ticket, giveUp);
+                first = null;
                 switch (ev) {
                     case BatchEngine.PromptRead p -> {
                         int i = p.choice();

@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
+import org.btlm4j.ChatTemplate;
 
 /**
  * Request bodies → requests, or an {@link ApiException} (always a 4xx) saying what is wrong. Pure
@@ -52,7 +53,7 @@ public final class Requests {
     }
 
     /** {@code POST /v1/chat/completions}. */
-    public record Chat(String model, List<ChatTemplate.ChatMessage> messages, Sampling sampling) {
+    public record Chat(String model, List<ChatTemplate.Message> messages, Sampling sampling) {
     }
 
     /** {@code POST /tokenize}. */
@@ -117,7 +118,7 @@ public final class Requests {
         if (m == null || !m.isArray() || m.isEmpty()) {
             throw ApiException.invalid("messages", "messages must be a non-empty array of {role, content} objects");
         }
-        List<ChatTemplate.ChatMessage> messages = new ArrayList<>();
+        List<ChatTemplate.Message> messages = new ArrayList<>();
         for (int i = 0; i < m.size(); i++) {
             String where = "messages[" + i + "]";
             JsonNode msg = m.get(i);
@@ -128,7 +129,7 @@ public final class Requests {
             if (role == null || !role.isTextual() || !ROLE.matcher(role.asText()).matches()) {
                 throw ApiException.invalid(where + ".role", where + ".role must be a role name such as user");
             }
-            messages.add(new ChatTemplate.ChatMessage(role.asText(), content(mo.get("content"), where + ".content")));
+            messages.add(new ChatTemplate.Message(role.asText(), content(mo.get("content"), where + ".content")));
         }
         JsonNode lp = o.get("logprobs");
         if (lp != null && !lp.isNull() && !(lp.isBoolean() && !lp.asBoolean())) {
@@ -231,7 +232,8 @@ public final class Requests {
     private static Sampling sampling(ObjectNode o, int maxTokensLimit, int defaultMaxTokens, int prompts,
             String maxName) {
         boolean given = o.hasNonNull(maxName);
-        int maxTokens = intIn(o, maxName, 0, Integer.MAX_VALUE, defaultMaxTokens);
+        // a default (16 for completions) never exceeds the server's limit; −1: up to the limit, decided later
+        int maxTokens = intIn(o, maxName, 0, Integer.MAX_VALUE, Math.min(defaultMaxTokens, maxTokensLimit));
         if (given && maxTokens > maxTokensLimit) {
             throw ApiException.invalid(maxName, maxName + " " + maxTokens + " exceeds this server's limit of "
                     + maxTokensLimit);

@@ -2,6 +2,7 @@ package org.btlm4j.server;
 
 import java.time.Duration;
 import org.btlm4j.BtlmException;
+import org.btlm4j.ChatTemplate;
 
 /**
  * How the server listens and what it allows: every limit has a safe default, so that no client can
@@ -22,7 +23,7 @@ import org.btlm4j.BtlmException;
  * @param prefillChunk         most prompt tokens run per step, shared by the prompts being read,
  *                             so that a long prompt delays the other sequences' next token by one
  *                             bounded step only
- * @param chatTemplate         how chat messages become a prompt
+ * @param chatTemplate         how chat messages become a prompt (null: {@link ChatTemplate#transcript()})
  */
 public record ServerOptions(String host, int port, String modelName, String apiKey, int parallel, int queueLength,
         int maxPromptTokens, int maxTokensLimit, long maxBodyBytes, Duration requestTimeout, int prefillChunk,
@@ -48,7 +49,7 @@ public record ServerOptions(String host, int port, String modelName, String apiK
             throw new BtlmException("--max-body must be at least 1024 bytes, got " + maxBodyBytes);
         }
         if (requestTimeout == null || requestTimeout.isNegative() || requestTimeout.isZero()) {
-            throw new BtlmException("the request time limit must be positive");
+            throw new BtlmException("--timeout (the request time limit) must be positive, got " + requestTimeout);
         }
         if (prefillChunk < 1) {
             throw new BtlmException("--prefill-chunk must be at least 1, got " + prefillChunk);

@@ -124,4 +124,29 @@ class BatchingTest {
         JsonNode last = events.get(events.size() - 1).get("choices").get(0);
         assertEquals("length", last.get("finish_reason").asText());
     }
+
+    @Test
+    void aStreamStillQueuedAtShutdownGets503NotAnErrorInsideA200Stream() throws Exception {
+        ServerFixture s = new ServerFixture(ServerOptions.defaults().withParallel(1, 1));
+        HttpRequest long_ = HttpRequest.newBuilder(URI.create(s.base + "/v1/completions"))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(OpenAiServer.json(Map.of("prompt", "And God said",
+                        "max_tokens", 450, "temperature", 0, "stream", true, "ignore_eos", true))))
+                .build();
+        HttpResponse<InputStream> running = ServerFixture.HTTP.send(long_, HttpResponse.BodyHandlers.ofInputStream());
+        InputStream in = running.body();
+        assertTrue(in.read() >= 0); // the only place is taken
+        var queued = ServerFixture.HTTP.sendAsync(long_, HttpResponse.BodyHandlers.ofString());
+        for (int i = 0; i < 200 && metric(s, "btlm_queue_depth") < 1; i++) {
+            Thread.sleep(20);
+        }
+        assertEquals(1.0, metric(s, "btlm_queue_depth"));
+        Thread stopping = Thread.ofVirtual().start(() -> s.server.stop(0));
+        in.readAllBytes();
+        HttpResponse<String> refused = queued.get();
+        assertEquals(503, refused.statusCode(), refused.body());
+        assertEquals("application/json", refused.headers().firstValue("Content-Type").orElse(""));
+        assertEquals("shutting_down", ServerFixture.JSON.readTree(refused.body()).get("error").get("code").asText());
+        stopping.join();
+    }
 }

@@ -153,4 +153,48 @@ class ErrorsTest {
             s.stop(1000);
         }
     }
+
+    /** One HTTP/1.1 answer read off a raw connection: its status line, headers and body. */
+    static String readAnswer(java.io.InputStream in) throws java.io.IOException {
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                throw new java.io.EOFException("the connection closed after: " + head);
+            }
+            head.append((char) c);
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
+        int length = m.find() ? Integer.parseInt(m.group(1)) : 0;
+        return head + new String(in.readNBytes(length), java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void anOversizedBodyIsReadToItsEndSoThe413ArrivesAndTheConnectionStaysUsable() throws Exception {
+        // the server used to answer before reading the rest and close the connection on the unread
+        // bytes: the reset that follows can destroy the 413 before the client reads it
+        String big = "{\"prompt\": \"" + "a".repeat(200_000) + "\"}";
+        String chunked = Integer.toHexString(big.length()) + "\r\n" + big + "\r\n0\r\n\r\n";
+        for (String request : new String[] {
+            "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                    + big.length() + "\r\n\r\n" + big,
+            "POST /tokenize HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\n" + chunked}) {
+            try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.server.port())) {
+                socket.setSoTimeout(30_000);
+                java.io.OutputStream out = socket.getOutputStream();
+                java.io.InputStream in = new java.io.BufferedInputStream(socket.getInputStream());
+                out.write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                out.flush();
+                String answer = readAnswer(in);
+                assertTrue(answer.startsWith("HTTP/1.1 413"), answer);
+                assertTrue(answer.contains("request_too_large"), answer);
+                out.write("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n".getBytes(
+                        java.nio.charset.StandardCharsets.US_ASCII));
+                out.flush();
+                String health = readAnswer(in);
+                assertTrue(health.startsWith("HTTP/1.1 200"), health);
+            }
+        }
+    }
 }

@@ -48,6 +48,16 @@ class RequestsFuzzTest {
         assertEquals(2, Requests.chat(SEEDS.get(2).getBytes(StandardCharsets.UTF_8), 64).messages().size());
     }
 
+    @Test
+    void theDefaultMaxTokensNeverExceedsTheServersLimit() {
+        byte[] noMax = "{\"prompt\":\"x\"}".getBytes(StandardCharsets.UTF_8);
+        assertEquals(16, Requests.completion(noMax, 64).sampling().maxTokens()); // OpenAI's default
+        assertEquals(8, Requests.completion(noMax, 8).sampling().maxTokens());
+        assertEquals(0, Requests.completion(noMax, 0).sampling().maxTokens());
+        byte[] chat = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}".getBytes(StandardCharsets.UTF_8);
+        assertEquals(-1, Requests.chat(chat, 8).sampling().maxTokens()); // decided with the prompt: up to the limit
+    }
+
     static final String ALPHABET = "{}[]\":,0123456789.-+eE truefalsnul\\\u00e9\u0000\ud83d\ude00";
     static final String[] VALUES = {"null", "true", "-1", "1e400", "0.5", "\"x\"", "[]", "{}", "[[]]", "[1,[2]]",
         "99999999999999999999", "-0", "\"\"", "[\"a\",1]", "[[1],\"a\"]", "{\"a\":{}}"};
