@@ -40,7 +40,7 @@ final class InfoCommand implements Callable<Integer> {
                     m.forwardPass().weights().wte().dtype());
             out.printf("tokenizer       %s%n", m.hasTokenizer() ? "GPT-2 byte-level BPE, " + m.tokenizer().vocabSize() + " tokens" : "none");
             long weights = m.weightBytes();
-            long kvPerToken = 2L * c.nLayer() * c.nEmbd() * m.kvType().bytes();
+            long kvPerToken = m.kvType().bytes(2L * c.nLayer() * c.nEmbd() * 32) / 32;
             long kvFull = kvPerToken * m.contextLength();
             out.printf("memory          weights %s (%s), %s KV cache %s per token, %s at the full context of %d%n",
                     human(weights), model.mmap ? "mapped" : "in memory", m.kvType().name().toLowerCase(java.util.Locale.ROOT),
