@@ -13,6 +13,7 @@ import org.btlm4j.checkpoint.ModelDirectory;
 import org.btlm4j.checkpoint.TensorSource;
 import org.btlm4j.convert.GgufExport;
 import org.btlm4j.generate.Generator;
+import org.btlm4j.generate.KlDivergence;
 import org.btlm4j.generate.Perplexity;
 import org.btlm4j.generate.TokenListener;
 import org.btlm4j.model.Btlm;
@@ -329,6 +330,21 @@ public final class BtlmModel implements AutoCloseable {
     public Perplexity.Result perplexity(int[] ids, int window, int stride) {
         int w = window == 0 ? contextLength() : window;
         return Perplexity.compute(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride);
+    }
+
+    /**
+     * {@link #perplexity}, also saving each position's distribution (its {@code topK} most likely
+     * tokens and the rest's mass) to {@code baseOut} for a later {@link #klDivergence} run.
+     */
+    public Perplexity.Result perplexityWithKlBase(int[] ids, int window, int stride, int topK, Path baseOut) {
+        int w = window == 0 ? contextLength() : window;
+        return KlDivergence.saveBase(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride, topK, baseOut);
+    }
+
+    /** KL divergence, top-1 agreement and perplexity of {@code ids} against a saved reference run. */
+    public KlDivergence.Result klDivergence(int[] ids, int window, int stride, Path base) {
+        int w = window == 0 ? contextLength() : window;
+        return KlDivergence.compare(generator, ids, w, stride == 0 ? Math.max(1, w / 2) : stride, base);
     }
 
     /** The forward pass itself, for callers that manage their own KV cache. */

@@ -49,6 +49,10 @@ public final class Generator {
         return new KvCache(model.config(), contextLength, kvType);
     }
 
+    public int vocabSize() {
+        return model.config().vocabSize();
+    }
+
     public int contextLength() {
         return contextLength;
     }
@@ -160,6 +164,43 @@ public final class Generator {
         return rebased;
     }
 
+    /** Receives the logits that predict token {@code t}: {@code logits[off, off + vocab)}, valid during the call. */
+    @FunctionalInterface
+    public interface LogitsSink {
+        void accept(int t, float[] logits, int off, int vocab);
+    }
+
+    /**
+     * The next-token logits at every position of {@code ids} but the last, as from one forward
+     * call over all of them, in order: {@code sink} sees those predicting ids[t] for t = 1, 2, ….
+     */
+    public void forEachLogits(int[] ids, LogitsSink sink) {
+        if (ids.length == 0) {
+            throw new BtlmException("nothing to score: the input has no tokens");
+        }
+        if (ids.length > contextLength) {
+            throw new BtlmException("the input has " + ids.length + " tokens, more than the context of "
+                    + contextLength + " tokens");
+        }
+        int vocab = model.config().vocabSize();
+        KvCache cache = newCache();
+        float[] logits = new float[SCORE_ROWS * vocab];
+        for (int from = 0; from < ids.length; from += prefillChunk) {
+            int n = Math.min(prefillChunk, ids.length - from);
+            float[] hidden = model.forward(ids, from, n, cache, ids.length);
+            for (int r = 0; r < n; r += SCORE_ROWS) {
+                int rows = Math.min(SCORE_ROWS, n - r);
+                model.logits(hidden, r, rows, logits);
+                for (int k = 0; k < rows; k++) {
+                    int t = from + r + k; // logits of position t predict token t+1
+                    if (t + 1 < ids.length) {
+                        sink.accept(t + 1, logits, k * vocab, vocab);
+                    }
+                }
+            }
+        }
+    }
+
     /**
      * log p(ids[t] | ids[0..t-1]) for every t ≥ 1, as from one forward call over all of {@code ids}.
      */
@@ -171,25 +212,9 @@ public final class Generator {
             throw new BtlmException("the input has " + ids.length + " tokens, more than the context of "
                     + contextLength + " tokens");
         }
-        int vocab = model.config().vocabSize();
-        KvCache cache = newCache();
         double[] lp = new double[ids.length];
         lp[0] = Double.NaN;
-        float[] logits = new float[SCORE_ROWS * vocab];
-        for (int from = 0; from < ids.length; from += prefillChunk) {
-            int n = Math.min(prefillChunk, ids.length - from);
-            float[] hidden = model.forward(ids, from, n, cache, ids.length);
-            for (int r = 0; r < n; r += SCORE_ROWS) {
-                int rows = Math.min(SCORE_ROWS, n - r);
-                model.logits(hidden, r, rows, logits);
-                for (int k = 0; k < rows; k++) {
-                    int t = from + r + k; // logits of position t predict token t+1
-                    if (t + 1 < ids.length) {
-                        lp[t + 1] = LogProbs.logProb(logits, k * vocab, vocab, ids[t + 1]);
-                    }
-                }
-            }
-        }
-        return new ScoreResult(ids, lp);
+        forEachLogits(ids, (t, logits, off, vocab) -> lp[t] = LogProbs.logProb(logits, off, vocab, ids[t]));
+                return new ScoreResult(ids, lp);
     }
 }

@@ -1,7 +1,6 @@
 package org.btlm4j.generate;
 
 import org.btlm4j.BtlmException;
-import org.btlm4j.ScoreResult;
 
 /**
  * Perplexity of a token sequence, HF's definition: exp of the mean negative log-probability of
@@ -23,6 +22,20 @@ public final class Perplexity {
     }
 
     public static Result compute(Generator generator, int[] ids, int window, int stride) {
+        double[] nll = {0};
+        long[] scored = {0};
+        int windows = forEachScored(generator, ids, window, stride, (t, logits, off, vocab) -> {
+            nll[0] -= LogProbs.logProb(logits, off, vocab, ids[t]);
+            scored[0]++;
+        });
+        return new Result(Math.exp(nll[0] / scored[0]), scored[0], nll[0], windows);
+    }
+
+    /**
+     * Walks the windows and hands {@code sink} the logits that predict each token after the first,
+     * each once, in order of t (indices into {@code ids}); returns the number of windows.
+     */
+    public static int forEachScored(Generator generator, int[] ids, int window, int stride, Generator.LogitsSink sink) {
         if (ids.length < 2) {
             throw new BtlmException("perplexity needs at least two tokens, got " + ids.length);
         }
@@ -33,21 +46,18 @@ public final class Perplexity {
         if (stride < 1 || stride > window) {
             throw new BtlmException("the stride must be between 1 and the window (" + window + "), got " + stride);
         }
-        double nll = 0;
-        long scored = 0;
         int windows = 0;
         int prevEnd = 0;
         for (int begin = 0; ; begin += stride) {
             int end = Math.min(begin + window, ids.length);
-            int fresh = end - Math.max(prevEnd, begin + 1); // tokens this window adds; its first has no context
-            if (fresh > 0) {
-                int[] w = java.util.Arrays.copyOfRange(ids, begin, end);
-                ScoreResult r = generator.score(w);
-                double[] lp = r.tokenLogprobs();
-                for (int t = w.length - fresh; t < w.length; t++) {
-                    nll -= lp[t];
-                }
-                scored += fresh;
+            int firstFresh = Math.max(prevEnd, begin + 1); // tokens this window adds; its first has no context
+            if (end > firstFresh) {
+                final int b = begin;
+                generator.forEachLogits(java.util.Arrays.copyOfRange(ids, begin, end), (t, logits, off, vocab) -> {
+                    if (b + t >= firstFresh) {
+                        sink.accept(b + t, logits, off, vocab);
+                    }
+                });
                 windows++;
             }
             prevEnd = end;
@@ -55,6 +65,6 @@ public final class Perplexity {
                 break;
             }
         }
-        return new Result(Math.exp(nll / scored), scored, nll, windows);
+        return windows;
     }
 }
