@@ -175,27 +175,7 @@ public final class BtlmModel implements AutoCloseable {
         GgufFile gguf = GgufFile.open(files.weights());
         try {
             String where = files.weights().getFileName().toString();
-            Object arch = gguf.metadata().get("general.architecture");
-            Object configJson = gguf.metadata().get(GgufExport.CONFIG_KEY);
-            if (!"btlm".equals(arch) || !(configJson instanceof String)) {
-                throw new BtlmException(where + ": a GGUF file of architecture " + arch + " without btlm4j's "
-                        + GgufExport.CONFIG_KEY + " metadata; only GGUF files written by "
-                        + "'btlm quantize' can be loaded");
-            }
-            if (!GgufExport.LAYOUT_OUT_IN.equals(
-                    gguf.metadata().get(GgufExport.LAYOUT_KEY))) {
-                throw new BtlmException(where + ": unknown linear weight layout "
-                        + gguf.metadata().get(GgufExport.LAYOUT_KEY));
-            }
-            BtlmConfig config;
-            try {
-                config = BtlmConfig.parse((ObjectNode)
-                        new ObjectMapper().readTree((String) configJson));
-            } catch (JsonProcessingException | ClassCastException e) {
-                throw new BtlmException(where + ": " + GgufExport.CONFIG_KEY + " is not a JSON object");
-            } catch (BtlmException e) {
-                throw new BtlmException(where + ": " + e.getMessage());
-            }
+            BtlmConfig config = ggufConfig(gguf, where);
             Gpt2Tokenizer tokenizer = null;
             if (gguf.metadata().get("tokenizer.ggml.tokens") instanceof List<?> tokens
                     && gguf.metadata().get("tokenizer.ggml.merges") instanceof List<?> merges) {
@@ -206,6 +186,53 @@ public final class BtlmModel implements AutoCloseable {
         } catch (RuntimeException e) {
             gguf.close();
             throw e;
+        }
+    }
+
+    /** The BTLM config in a btlm4j GGUF file's metadata, or a message saying why there is none. */
+    private static BtlmConfig ggufConfig(GgufFile gguf, String where) {
+        Object arch = gguf.metadata().get("general.architecture");
+        Object configJson = gguf.metadata().get(GgufExport.CONFIG_KEY);
+        if (!"btlm".equals(arch) || !(configJson instanceof String)) {
+            throw new BtlmException(where + ": a GGUF file of architecture " + arch + " without btlm4j's "
+                    + GgufExport.CONFIG_KEY + " metadata; only GGUF files written by "
+                    + "'btlm quantize' can be loaded");
+        }
+        if (!GgufExport.LAYOUT_OUT_IN.equals(
+                gguf.metadata().get(GgufExport.LAYOUT_KEY))) {
+            throw new BtlmException(where + ": unknown linear weight layout "
+                    + gguf.metadata().get(GgufExport.LAYOUT_KEY));
+        }
+        final BtlmConfig config;
+        try {
+            config = BtlmConfig.parse((ObjectNode)
+                    new ObjectMapper().readTree((String) configJson));
+        } catch (JsonProcessingException | ClassCastException e) {
+            throw new BtlmException(where + ": " + GgufExport.CONFIG_KEY + " is not a JSON object");
+        } catch (BtlmException e) {
+            throw new BtlmException(where + ": " + e.getMessage());
+        }
+        return config;
+    }
+
+    /**
+     * The memory a run of the model at {@code path} with {@code options} will need, from its
+     * config and the size of its weights, without reading them (the files are only mapped).
+     */
+    public static MemoryEstimate estimateMemory(Path path, Options options) {
+        ModelDirectory files = ModelDirectory.locate(path);
+        try (TensorSource source = files.openWeights()) {
+            BtlmConfig config = files.format() == ModelDirectory.WeightsFormat.GGUF
+                    ? ggufConfig((GgufFile) source, files.weights().getFileName().toString())
+                    : BtlmConfig.read(files.config());
+            config = options.apply(config);
+            long bytes = 0;
+            for (var t : source.tensors().values()) {
+                bytes += t.data().byteSize();
+            }
+            int threads = options.threads() == 0 ? Parallel.defaultThreads() : options.threads();
+            return MemoryEstimate.of(config, bytes, options.mmap(), options.kvType(), contextFor(config, options),
+                    threads);
         }
     }
 

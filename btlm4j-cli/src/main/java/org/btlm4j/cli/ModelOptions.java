@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.btlm4j.BtlmException;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.MemoryEstimate;
 import org.btlm4j.model.KvCache;
 import picocli.CommandLine.Option;
 
@@ -41,17 +42,56 @@ final class ModelOptions {
                     + "or none; default: the config's alibi_scaling.")
     String alibiScaling;
 
+    @Option(names = "--memory-limit", paramLabel = "SIZE",
+            description = "Refuse, before loading, a run whose memory estimate (see btlm info) exceeds SIZE, e.g. 3G or "
+                    + "2500M (powers of 1024); none: no check. Default: the cgroup's limit, else the available memory.")
+    String memoryLimit;
+
     @Option(names = "--verbose", description = "Show stack traces and loading details.")
     boolean verbose;
 
-    /** Loads the chosen model, saying on stderr which one when it was not named. */
+    /** Loads the chosen model, saying on stderr which one when it was not named; refuses a run that would not fit. */
     BtlmModel load(PrintWriter err) {
-        Path path = model != null ? model : defaultModel(err);
-        BtlmModel m = BtlmModel.load(path, new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType), alibiScaling));
+        return load(err, true);
+    }
+
+    BtlmModel load(PrintWriter err, boolean checkMemory) {
+        Path path = path(err);
+        if (checkMemory) {
+            estimate(err).check(limit(), limitSource());
+        }
+        BtlmModel m = BtlmModel.load(path, options());
         if (verbose) {
             err.println("btlm: " + m.files().choice() + " — " + m.description() + ", " + m.threads() + " threads");
         }
         return m;
+    }
+
+    private Path resolved;
+
+    private Path path(PrintWriter err) {
+        if (resolved == null) {
+            resolved = model != null ? model : defaultModel(err);
+        }
+        return resolved;
+    }
+
+    BtlmModel.Options options() {
+        return new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType), alibiScaling);
+    }
+
+    /** The memory a run with these options will need. */
+    MemoryEstimate estimate(PrintWriter err) {
+        return BtlmModel.estimateMemory(path(err), options());
+    }
+
+    /** The configured limit in bytes (0: none). */
+    long limit() {
+        return memoryLimit != null ? MemoryEstimate.parseSize(memoryLimit) : MemoryEstimate.availableMemory();
+    }
+
+    String limitSource() {
+        return memoryLimit != null ? "of --memory-limit" : "of memory available (set --memory-limit to change the limit)";
     }
 
     static KvCache.Type kvType(String name) {
