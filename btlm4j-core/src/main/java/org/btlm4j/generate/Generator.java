@@ -72,6 +72,7 @@ public final class Generator {
             return new GenerationResult(prompt, new int[0], "", FinishReason.LENGTH);
         }
         KvCache cache = newCache();
+        cache.preallocate((int) Math.min(Integer.MAX_VALUE, (long) prompt.length + params.maxNewTokens())); // no regrowth
         int[] context = Arrays.copyOf(prompt, prompt.length + params.maxNewTokens());
         int length = prompt.length;
         float[] hidden = prefill(prompt, cache);

@@ -152,6 +152,18 @@ public final class KvCache {
         return rows * type.bytes(rounded) + (type.blockType() == null ? 0 : rows * 32 * Float.BYTES);
     }
 
+    /**
+     * Makes room for {@code positions} positions at once (at most the context), so that a run
+     * whose length is known up front never regrows: a regrowth copies the cache, and the old and
+     * the new copy are both in memory for a moment.
+     */
+    public void preallocate(int positions) {
+        int target = Math.min(maxPositions, Math.max(0, positions));
+        if (target > capacity) {
+            reserve(target - length);
+        }
+    }
+
     /** Makes room for {@code count} more positions, growing in chunks. */
     void reserve(int count) {
         long needed = (long) length + count;
@@ -163,6 +175,9 @@ public final class KvCache {
             return;
         }
         int newCapacity = (int) Math.min(maxPositions, Math.max(needed, Math.max(CHUNK, (long) capacity * 2)));
+        if (capacity == 0) {
+            newCapacity = (int) Math.max(needed, Math.min(maxPositions, CHUNK)); // the first allocation: as asked
+        }
         newCapacity = (int) Math.min(maxPositions, ((long) newCapacity + CHUNK - 1) / CHUNK * CHUNK);
         newCapacity = (newCapacity + 31) / 32 * 32; // whole blocks per row
         int rows = nHead * headDim;
