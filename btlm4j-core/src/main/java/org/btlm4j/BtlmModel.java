@@ -12,6 +12,7 @@ import org.btlm4j.checkpoint.InMemoryCopy;
 import org.btlm4j.checkpoint.ModelDirectory;
 import org.btlm4j.checkpoint.TensorSource;
 import org.btlm4j.convert.GgufExport;
+import org.btlm4j.convert.JaisLayout;
 import org.btlm4j.generate.Generator;
 import org.btlm4j.generate.KlDivergence;
 import org.btlm4j.generate.Perplexity;
@@ -175,14 +176,16 @@ public final class BtlmModel implements AutoCloseable {
         GgufFile gguf = GgufFile.open(files.weights());
         try {
             String where = files.weights().getFileName().toString();
-            BtlmConfig config = ggufConfig(gguf, where);
+            boolean jais = JaisLayout.ARCH.equals(gguf.metadata().get("general.architecture"));
+            BtlmConfig config = jais ? JaisLayout.config(gguf, where) : ggufConfig(gguf, where);
             Gpt2Tokenizer tokenizer = null;
             if (gguf.metadata().get("tokenizer.ggml.tokens") instanceof List<?> tokens
                     && gguf.metadata().get("tokenizer.ggml.merges") instanceof List<?> merges) {
                 tokenizer = Gpt2Tokenizer.fromTokensAndMerges(strings(tokens, where), strings(merges, where), where);
             }
             config = options.apply(config);
-            return assemble(files, config, tokenizer, gguf, true, options, contextFor(config, options));
+            TensorSource source = jais ? JaisLayout.asBtlm(gguf, config) : gguf;
+            return assemble(files, config, tokenizer, source, true, options, contextFor(config, options));
         } catch (RuntimeException e) {
             gguf.close();
             throw e;
@@ -196,7 +199,7 @@ public final class BtlmModel implements AutoCloseable {
         if (!"btlm".equals(arch) || !(configJson instanceof String)) {
             throw new BtlmException(where + ": a GGUF file of architecture " + arch + " without btlm4j's "
                     + GgufExport.CONFIG_KEY + " metadata; only GGUF files written by "
-                    + "'btlm quantize' can be loaded");
+                    + "'btlm quantize' and JAIS-architecture files (llama.cpp's converter, --layout jais) can be loaded");
         }
         if (!GgufExport.LAYOUT_OUT_IN.equals(
                 gguf.metadata().get(GgufExport.LAYOUT_KEY))) {
@@ -222,9 +225,10 @@ public final class BtlmModel implements AutoCloseable {
     public static MemoryEstimate estimateMemory(Path path, Options options) {
         ModelDirectory files = ModelDirectory.locate(path);
         try (TensorSource source = files.openWeights()) {
-            BtlmConfig config = files.format() == ModelDirectory.WeightsFormat.GGUF
-                    ? ggufConfig((GgufFile) source, files.weights().getFileName().toString())
-                    : BtlmConfig.read(files.config());
+            String where = files.weights().getFileName().toString();
+            BtlmConfig config = files.format() != ModelDirectory.WeightsFormat.GGUF ? BtlmConfig.read(files.config())
+                    : JaisLayout.ARCH.equals(((GgufFile) source).metadata().get("general.architecture"))
+                    ? JaisLayout.config((GgufFile) source, where) : ggufConfig((GgufFile) source, where);
             config = options.apply(config);
             long bytes = 0;
             for (var t : source.tensors().values()) {
