@@ -32,10 +32,11 @@ final class ModelOptions {
                     + "them into memory backed by huge pages (steadier decode speed on some machines).")
     boolean mmap = true;
 
-    @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "f32",
-            description = "KV cache storage: f32 (exact, default), f16 (half the memory and cache reads), q8_0 or q4_0 "
-                    + "(GGUF blocks of 32 positions: 27%% or 14%% of f32's memory).")
-    String kvType = "f32";
+    @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "auto",
+            description = "KV cache storage: f32 (exact), f16, q8_0 or q4_0 (GGUF blocks of 32 positions: 27%% or 14%% "
+                    + "of f32's memory), or auto (default): q8_0 when an f32 cache at the full context would take at "
+                    + "least a quarter of the weights' memory, else f32.")
+    String kvType = "auto";
 
     @Option(names = "--alibi-scaling", paramLabel = "RULE",
             description = "Extrapolate past n_positions: dynamic (train_seq_len = n_positions), dynamic:N, factor:F, "
@@ -57,6 +58,9 @@ final class ModelOptions {
 
     BtlmModel load(PrintWriter err, boolean checkMemory) {
         Path path = path(err);
+        if (verbose && kvType.equalsIgnoreCase("auto")) {
+            err.println("btlm: --kv-type auto: " + options().kvType().optionName());
+        }
         if (checkMemory) {
             estimate(err).check(limit(), limitSource());
         }
@@ -76,13 +80,29 @@ final class ModelOptions {
         return resolved;
     }
 
+    private BtlmModel.Options resolvedOptions;
+
     BtlmModel.Options options() {
-        return new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType), alibiScaling);
+        if (resolvedOptions == null) {
+            BtlmModel.Options o = new BtlmModel.Options(threads, contextLength, mmap,
+                    kvType.equalsIgnoreCase("auto") ? KvCache.Type.F32 : kvType(kvType), alibiScaling);
+            if (kvType.equalsIgnoreCase("auto")) {
+                // q8_0 costs a KL divergence of ~3e-6 on the trained demo model (BENCHMARKS.md), far below
+                // what Q8_0 weights cost, for 27 % of the memory: worth it wherever the cache is big
+                MemoryEstimate f32 = BtlmModel.estimateMemory(resolved, o);
+                if (4 * f32.kvCache() >= f32.weights()) {
+                    o = new BtlmModel.Options(threads, contextLength, mmap, KvCache.Type.Q8_0, alibiScaling);
+                }
+            }
+            resolvedOptions = o;
+        }
+        return resolvedOptions;
     }
 
     /** The memory a run with these options will need. */
     MemoryEstimate estimate(PrintWriter err) {
-        return BtlmModel.estimateMemory(path(err), options());
+        Path p = path(err);
+        return BtlmModel.estimateMemory(p, options());
     }
 
     /** The configured limit in bytes (0: none). */
