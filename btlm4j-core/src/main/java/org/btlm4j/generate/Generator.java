@@ -185,6 +185,7 @@ public final class Generator {
         }
         int vocab = model.config().vocabSize();
         KvCache cache = newCache();
+        cache.preallocate(ids.length);
         float[] logits = new float[SCORE_ROWS * vocab];
         for (int from = 0; from < ids.length; from += prefillChunk) {
             int n = Math.min(prefillChunk, ids.length - from);
