@@ -18,8 +18,8 @@ import org.btlm4j.model.KvCache;
  * @param kvCache     the KV cache at the full context, in its type (quantized types with their
  *                    float tails), as {@link KvCache} allocates it
  * @param activations the buffers of one forward call over a prompt chunk of
- *                    {@link #PREFILL_CHUNK} tokens, the prompt's hidden states, the attention
- *                    scores of each thread and a block of scoring logits, all float32
+ *                    {@link #PREFILL_CHUNK} tokens, the attention scores of each thread and a
+ *                    block of scoring logits, all float32
  * @param runtime     the JVM itself (code, classes, GC structures, thread stacks), the tokenizer
  *                    and the garbage the collector lets accumulate between collections: a
  *                    measured allowance ({@link #RUNTIME_BASE} plus a quarter of the activations)
@@ -35,8 +35,20 @@ public record MemoryEstimate(long weights, boolean mapped, long kvCache, long ac
      */
     public static final long RUNTIME_BASE = 200L << 20;
 
+    /** Heap room beyond the KV cache and the activations: tokenizer, model objects, garbage between collections. */
+    public static final long HEAP_MARGIN = 256L << 20;
+
     public long total() {
         return weights + kvCache + activations + runtime;
+    }
+
+    /**
+     * A Java heap for this run (the KV cache and the activations live on the heap, mapped weights
+     * outside it): the launcher caps the heap with it, so that the collector reclaims garbage
+     * instead of growing the heap.
+     */
+    public long heapBytes() {
+        return kvCache + activations + HEAP_MARGIN;
     }
 
     /** Estimates a run of {@code config} (already adjusted by the load options) with these weights. */
@@ -46,7 +58,6 @@ public record MemoryEstimate(long weights, boolean mapped, long kvCache, long ac
         long nt = Math.min(PREFILL_CHUNK, contextLength);
         long inner = (long) config.nInner() * (config.activation() == BtlmConfig.Activation.SWIGLU ? 2 : 1);
         long floats = nt * (7 * e + inner) // x, a, attention output, projection; q|k|v; MLP up (and gate)
-                + (long) contextLength * e // the prompt's final hidden states
                 + (long) threads * contextLength // attention scores
                 + 32L * config.vocabSize(); // logits of a block of scored rows
         long activations = 4 * floats;

@@ -48,6 +48,10 @@ final class ModelOptions {
                     + "2500M (powers of 1024); none: no check. Default: the cgroup's limit, else the available memory.")
     String memoryLimit;
 
+    /** For the launcher: print the heap this run needs ({@link MemoryEstimate#heapBytes}) and stop. */
+    @Option(names = "--print-heap", hidden = true)
+    boolean printHeap;
+
     @Option(names = "--verbose", description = "Show stack traces and loading details.")
     boolean verbose;
 
@@ -58,6 +62,9 @@ final class ModelOptions {
 
     BtlmModel load(PrintWriter err, boolean checkMemory) {
         Path path = path(err);
+        if (printHeap) {
+            throw new HeapPrinted(estimate(err).heapBytes());
+        }
         if (verbose && kvType.equalsIgnoreCase("auto")) {
             err.println("btlm: --kv-type auto: " + options().kvType().optionName());
         }
@@ -112,6 +119,16 @@ final class ModelOptions {
 
     String limitSource() {
         return memoryLimit != null ? "of --memory-limit" : "of memory available (set --memory-limit to change the limit)";
+    }
+
+    /** Ends a {@code --print-heap} run: {@link Main} prints the bytes and exits 0. */
+    static final class HeapPrinted extends RuntimeException {
+        final long bytes;
+
+        HeapPrinted(long bytes) {
+            super(null, null, false, false);
+            this.bytes = bytes;
+        }
     }
 
     static KvCache.Type kvType(String name) {

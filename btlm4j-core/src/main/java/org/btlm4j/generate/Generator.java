@@ -77,7 +77,8 @@ public final class Generator {
         int length = prompt.length;
         float[] hidden = prefill(prompt, cache);
         float[] logits = new float[vocab];
-        model.logits(hidden, prompt.length - 1, 1, logits);
+        // the last chunk's hidden states: the prompt's last token is its row (length − 1) mod chunk
+        model.logits(hidden, (prompt.length - 1) % prefillChunk, 1, logits);
 
         Sampler sampler = new Sampler(params);
         StopMatcher stops = new StopMatcher(params.stop());
@@ -145,7 +146,8 @@ public final class Generator {
 
     /**
      * Feeds a prompt in chunks, all with the ALiBi scaling of the whole prompt (one HF call), and
-     * returns the hidden states of the last chunk.
+     * returns the hidden states of the last chunk (not re-based to the prompt: that would take
+     * [prompt, n_embd] floats for one row).
      */
     private float[] prefill(int[] tokens, KvCache cache) {
         int total = cache.length() + tokens.length;
@@ -154,15 +156,7 @@ public final class Generator {
             int n = Math.min(prefillChunk, tokens.length - from);
             hidden = model.forward(tokens, from, n, cache, total);
         }
-        // Re-base so that the caller indexes the last chunk's rows by absolute prompt position.
-        int lastChunkStart = ((tokens.length - 1) / prefillChunk) * prefillChunk;
-        if (lastChunkStart == 0) {
-            return hidden;
-        }
-        int e = model.config().nEmbd();
-        float[] rebased = new float[tokens.length * e];
-        System.arraycopy(hidden, 0, rebased, lastChunkStart * e, hidden.length);
-        return rebased;
+        return hidden;
     }
 
     /** Receives the logits that predict token {@code t}: {@code logits[off, off + vocab)}, valid during the call. */
