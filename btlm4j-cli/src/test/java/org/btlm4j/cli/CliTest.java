@@ -269,6 +269,11 @@ class CliTest {
         assertEquals(2, refused.code());
         assertTrue(refused.err().contains("more than the 50.0 MiB of --memory-limit"), refused.err());
         assertTrue(refused.err().contains("--kv-type") && refused.err().contains("-c"), refused.err());
+        // the launcher's heap query: KV cache + activations + the margin, printed before loading
+        Run heap = run("generate", "-m", DEMO.toString(), "-p", "x", "-c", "256", "--kv-type", "q8_0", "--print-heap");
+        assertEquals(0, heap.code(), heap.err());
+        long bytes = Long.parseLong(heap.out().trim());
+        assertTrue(bytes > kv + org.btlm4j.MemoryEstimate.HEAP_MARGIN && bytes < kv + (300L << 20), heap.out());
         Run bad = run("generate", "-m", DEMO.toString(), "-p", "x", "--memory-limit", "lots");
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("not a memory size"), bad.err());
