@@ -47,7 +47,8 @@ public final class BtlmModel implements AutoCloseable {
      * @param contextLength most positions a call may use (0: the config's n_positions)
      * @param mmap          use the weights in place in the memory-mapped files (true), or copy them
      *                      into anonymous memory backed by huge pages (false, {@code --no-mmap})
-     * @param kvType        how the KV cache stores keys and values (F32 exact; F16 half the memory)
+     * @param kvType        how the KV cache stores keys and values (F32 exact; F16 half the memory;
+     *                      Q8_0/Q4_0 GGUF blocks of 32 positions, 27 % / 14 % of F32's memory)
      * @param alibiScaling  null to keep the config's {@code alibi_scaling}; else {@code dynamic}
      *                      (train_seq_len = n_positions), {@code dynamic:N}, {@code factor:F} or
      *                      {@code none}: how to extrapolate beyond n_positions
@@ -62,7 +63,7 @@ public final class BtlmModel implements AutoCloseable {
                 throw new BtlmException("context length must be 0 (the model's) or more, got " + contextLength);
             }
             if (kvType == null) {
-                throw new BtlmException("a KV cache type is required (F32 or F16)");
+                throw new BtlmException("a KV cache type is required (F32, F16, Q8_0 or Q4_0)");
             }
         }
 
