@@ -20,20 +20,19 @@ import org.btlm4j.model.KvCache;
  * @param activations the buffers of one forward call over a prompt chunk of
  *                    {@link #PREFILL_CHUNK} tokens, the attention scores of each thread and a
  *                    block of scoring logits, all float32
- * @param runtime     the JVM itself (code, classes, GC structures, thread stacks), the tokenizer
- *                    and the garbage the collector lets accumulate between collections: a
- *                    measured allowance ({@link #RUNTIME_BASE} plus a quarter of the activations)
+ * @param runtime     the rest of the heap ({@link #HEAP_MARGIN}: tokenizer, model objects, garbage
+ *                    between collections — the launcher caps the heap at {@link #heapBytes}) and
+ *                    the JVM outside its heap ({@link #NON_HEAP})
  */
 public record MemoryEstimate(long weights, boolean mapped, long kvCache, long activations, long runtime,
         int contextLength, KvCache.Type kvType) {
     /** Tokens a prompt is fed in per forward call (the generator's chunk). */
     public static final int PREFILL_CHUNK = 512;
     /**
-     * The JVM's own share: the launcher's JVM generating with the demo model peaks at 235 MiB
-     * resident (measured with {@code /usr/bin/time -v}), of which 22 MiB are its weights and ~14 MiB
-     * its cache and activations.
+     * The JVM's memory outside the heap (code, classes, GC structures, thread stacks): about 65 MB
+     * committed when generating with the demo model (native memory tracking), with room to spare.
      */
-    public static final long RUNTIME_BASE = 200L << 20;
+    public static final long NON_HEAP = 128L << 20;
 
     /** Heap room beyond the KV cache and the activations: tokenizer, model objects, garbage between collections. */
     public static final long HEAP_MARGIN = 256L << 20;
@@ -62,7 +61,7 @@ public record MemoryEstimate(long weights, boolean mapped, long kvCache, long ac
                 + 32L * config.vocabSize(); // logits of a block of scored rows
         long activations = 4 * floats;
         return new MemoryEstimate(weightBytes, mapped, KvCache.bytesFor(config, kvType, contextLength), activations,
-                RUNTIME_BASE + activations / 4, contextLength, kvType);
+                HEAP_MARGIN + NON_HEAP, contextLength, kvType);
     }
 
     /**

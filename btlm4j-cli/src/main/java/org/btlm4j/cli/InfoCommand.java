@@ -54,8 +54,10 @@ final class InfoCommand implements Callable<Integer> {
             out.printf("                KV cache     %10s (%s per token)%n", human(e.kvCache()), human(kvPerToken));
             out.printf("                activations  %10s (prompt chunks of %d tokens)%n", human(e.activations()),
                     MemoryEstimate.PREFILL_CHUNK);
-            out.printf("                JVM etc.     %10s (runtime, tokenizer, garbage between collections; estimate)%n",
+            out.printf("                JVM etc.     %10s (heap room for tokenizer and garbage, the JVM outside its heap)%n",
                     human(e.runtime()));
+            out.printf("                Java heap    %10s (KV cache + activations + room: ./btlm's -Xmx for generate, "
+                    + "score, perplexity)%n", human(e.heapBytes()));
             out.printf("                total        %10s%n", human(e.total()));
             long limit = model.limit();
             out.printf("                limit        %10s %s: %s%n", limit == 0 ? "none" : human(limit),
