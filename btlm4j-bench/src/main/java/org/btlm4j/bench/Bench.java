@@ -135,7 +135,7 @@ public final class Bench {
             double tgMean = mean(tg);
             // Each decoded token reads every weight once and the cached keys and values of the
             // depth it starts at (plus the few it adds): the memory bound of decoding.
-            long kvBytes = 2L * c.nLayer() * c.nEmbd() * o.kvType().bytes() * (o.depth() + o.genTokens() / 2);
+            long kvBytes = o.kvType().bytes(2L * c.nLayer() * c.nEmbd() * (o.depth() + o.genTokens() / 2));
             return new Result(label, model.forwardPass().weights().dtype().name().toLowerCase(java.util.Locale.ROOT),
                     o.mmap(), model.threads(), ppMean, stddev(pp), tgMean, stddev(tg), loadS, weightBytes, bandwidth,
                     weightBytes * tgMean / (bandwidth * 1e9), fma, flops * ppMean / (fma * 1e9), flops, kvBytes,

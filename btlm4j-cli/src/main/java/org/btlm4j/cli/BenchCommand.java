@@ -66,7 +66,7 @@ final class BenchCommand implements Callable<Integer> {
             + "to run past n_positions (e.g. -d 16000 --ctx 16384 --alibi-scaling dynamic).")
     String alibiScaling;
 
-    @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "f32", description = "KV cache: f32 or f16.")
+    @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "f32", description = "KV cache: f32, f16, q8_0 or q4_0.")
     String kvType;
 
     @Option(names = {"-r", "--repetitions"}, paramLabel = "R", defaultValue = "3", description = "Runs after the warm-up (default: ${DEFAULT-VALUE}).")

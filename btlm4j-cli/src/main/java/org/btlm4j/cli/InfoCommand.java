@@ -3,15 +3,19 @@ package org.btlm4j.cli;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.MemoryEstimate;
 import org.btlm4j.model.BtlmConfig;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "info", description = "Architecture, parameter count, file format, dtype and memory needed.",
+@Command(name = "info", description = "Architecture, parameter count, file format, dtype and the memory a run with "
+        + "the given context (-c), KV type (--kv-type) and --mmap will need.",
         mixinStandardHelpOptions = true,
-        footer = {"%nExamples:", "  btlm info -m models/btlm-demo", "  btlm info -m cerebras/btlm-3b-8k-base --kv-type f16"})
+        footer = {"%nExamples:", "  btlm info -m models/btlm-demo",
+            "  btlm info -m cerebras/btlm-3b-8k-base --kv-type f16",
+            "  btlm info -m random-3b-q4_0.gguf -c 8192 --kv-type q4_0 --memory-limit 3G"})
 final class InfoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -22,7 +26,9 @@ final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        try (BtlmModel m = model.load(spec.commandLine().getErr())) {
+        PrintWriter err = spec.commandLine().getErr();
+        MemoryEstimate estimate = model.estimate(err);
+        try (BtlmModel m = model.load(err, false)) {
             BtlmConfig c = m.config();
             out.printf("model           %s%n", m.files().directory().toAbsolutePath());
             out.printf("weights         %s — %s%n", m.description(), m.files().format());
@@ -40,29 +46,29 @@ final class InfoCommand implements Callable<Integer> {
             out.printf("dtype           %s (token embedding %s)%n", m.forwardPass().weights().dtype(),
                     m.forwardPass().weights().wte().dtype());
             out.printf("tokenizer       %s%n", m.hasTokenizer() ? "GPT-2 byte-level BPE, " + m.tokenizer().vocabSize() + " tokens" : "none");
-            long weights = m.weightBytes();
-            long kvPerToken = 2L * c.nLayer() * c.nEmbd() * m.kvType().bytes();
-            long kvFull = kvPerToken * m.contextLength();
-            out.printf("memory          weights %s (%s), %s KV cache %s per token, %s at the full context of %d%n",
-                    human(weights), model.mmap ? "mapped" : "in memory", m.kvType().name().toLowerCase(java.util.Locale.ROOT),
-                    human(kvPerToken), human(kvFull), m.contextLength());
-            out.printf("                total for a full context ≈ %s%n", human(weights + kvFull));
+            MemoryEstimate e = estimate;
+            long kvPerToken = m.kvType().bytes(2L * c.nLayer() * c.nEmbd() * 32) / 32;
+            out.printf("memory          estimate for a run at the full context of %d tokens with a %s KV cache:%n",
+                    e.contextLength(), e.kvType().optionName());
+            out.printf("                weights      %10s (%s)%n", human(e.weights()),
+                    e.mapped() ? "mapped from the file: resident once read, reclaimable" : "copied into memory");
+            out.printf("                KV cache     %10s (%s per token)%n", human(e.kvCache()), human(kvPerToken));
+            out.printf("                activations  %10s (prompt chunks of %d tokens)%n", human(e.activations()),
+                    MemoryEstimate.PREFILL_CHUNK);
+            out.printf("                JVM etc.     %10s (heap room for tokenizer and garbage, the JVM outside its heap)%n",
+                    human(e.runtime()));
+            out.printf("                Java heap    %10s (KV cache + activations + room: ./btlm's -Xmx for generate, "
+                    + "score, perplexity)%n", human(e.heapBytes()));
+            out.printf("                total        %10s%n", human(e.total()));
+            long limit = model.limit();
+            out.printf("                limit        %10s %s: %s%n", limit == 0 ? "none" : human(limit),
+                    model.limitSource().replace("of ", ""), limit == 0 || e.total() <= limit ? "fits" : "does NOT fit");
             out.printf("threads         %d%n", m.threads());
         }
         return 0;
     }
 
     static String human(long bytes) {
-        if (bytes < 1024) {
-            return bytes + " B";
-        }
-        String[] units = {"KiB", "MiB", "GiB", "TiB"};
-        double v = bytes;
-        int u = -1;
-        while (v >= 1024 && u < units.length - 1) {
-            v /= 1024;
-            u++;
-        }
-        return String.format("%.1f %s", v, units[u]);
+        return MemoryEstimate.human(bytes);
     }
 }

@@ -46,6 +46,10 @@ public final class Main implements Runnable {
             return EXIT_BAD_INPUT;
         });
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            if (ex instanceof ModelOptions.HeapPrinted h) {
+                out.println(h.bytes);
+                return 0;
+            }
             boolean verbose = parseResult.subcommand() != null && parseResult.subcommand().hasMatchedOption("--verbose");
             if (ex instanceof BtlmException || ex instanceof java.io.UncheckedIOException) {
                 err.println("error: " + ex.getMessage());

@@ -9,6 +9,7 @@ import org.btlm4j.BtlmException;
 import org.btlm4j.BtlmModel;
 import org.btlm4j.hub.HubCache;
 import org.btlm4j.hub.HubId;
+import org.btlm4j.MemoryEstimate;
 import org.btlm4j.model.KvCache;
 import picocli.CommandLine.Option;
 
@@ -34,14 +35,25 @@ final class ModelOptions {
                     + "them into memory backed by huge pages (steadier decode speed on some machines).")
     boolean mmap = true;
 
-    @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "f32",
-            description = "KV cache storage: f32 (exact, default) or f16 (half the memory and cache reads).")
-    String kvType = "f32";
+    @Option(names = "--kv-type", paramLabel = "TYPE", defaultValue = "auto",
+            description = "KV cache storage: f32 (exact), f16, q8_0 or q4_0 (GGUF blocks of 32 positions: 27%% or 14%% "
+                    + "of f32's memory), or auto (default): q8_0 when an f32 cache at the full context would take at "
+                    + "least a quarter of the weights' memory, else f32.")
+    String kvType = "auto";
 
     @Option(names = "--alibi-scaling", paramLabel = "RULE",
             description = "Extrapolate past n_positions: dynamic (train_seq_len = n_positions), dynamic:N, factor:F, "
                     + "or none; default: the config's alibi_scaling.")
     String alibiScaling;
+
+    @Option(names = "--memory-limit", paramLabel = "SIZE",
+            description = "Refuse, before loading, a run whose memory estimate (see btlm info) exceeds SIZE, e.g. 3G or "
+                    + "2500M (powers of 1024); none: no check. Default: the cgroup's limit, else the available memory.")
+    String memoryLimit;
+
+    /** For the launcher: print the heap this run needs ({@link MemoryEstimate#heapBytes}) and stop. */
+    @Option(names = "--print-heap", hidden = true)
+    boolean printHeap;
 
     @Option(names = "--verbose", description = "Show stack traces and loading details.")
     boolean verbose;
@@ -49,14 +61,26 @@ final class ModelOptions {
     /** Copies smaller than this load quickly enough to need no progress bar. */
     static final long PROGRESS_MIN_BYTES = 256L << 20;
 
-    /** Loads the chosen model, saying on stderr which one when it was not named. */
+    /** Loads the chosen model, saying on stderr which one when it was not named; refuses a run that would not fit. */
     BtlmModel load(PrintWriter err) {
+        return load(err, true);
+    }
+
+    BtlmModel load(PrintWriter err, boolean checkMemory) {
         Path path = resolve(err);
+        if (printHeap) {
+            throw new HeapPrinted(estimate(err).heapBytes());
+        }
+        if (verbose && kvType.equalsIgnoreCase("auto")) {
+            err.println("btlm: --kv-type auto: " + options().kvType().optionName());
+        }
+        if (checkMemory) {
+            estimate(err).check(limit(), limitSource());
+        }
         BtlmModel m;
         LoadBar bar = new LoadBar(err);
         try (bar) {
-            m = BtlmModel.load(path.toString(),
-                    new BtlmModel.Options(threads, contextLength, mmap, kvType(kvType), alibiScaling), bar);
+            m = BtlmModel.load(path.toString(), options(), bar);
         }
         if (verbose) {
             err.println("btlm: " + m.files().choice() + " — " + m.description() + ", " + m.threads() + " threads");
@@ -67,9 +91,14 @@ final class ModelOptions {
         return m;
     }
 
+    private Path resolved;
+
     /** The path of the chosen model: -m (a path, or a Hub id in the cache), else the default model. */
     Path resolve(PrintWriter err) {
-        return model != null ? HubCache.fromEnvironment().resolve(model) : defaultModel(err);
+        if (resolved == null) {
+            resolved = model != null ? HubCache.fromEnvironment().resolve(model) : defaultModel(err);
+        }
+        return resolved;
     }
 
     /** A progress bar for copying the weights into memory (--no-mmap), shown only for large models. */
@@ -99,11 +128,58 @@ final class ModelOptions {
         }
     }
 
+    private BtlmModel.Options resolvedOptions;
+
+    BtlmModel.Options options() {
+        if (resolvedOptions == null) {
+            BtlmModel.Options o = new BtlmModel.Options(threads, contextLength, mmap,
+                    kvType.equalsIgnoreCase("auto") ? KvCache.Type.F32 : kvType(kvType), alibiScaling);
+            if (kvType.equalsIgnoreCase("auto")) {
+                // q8_0 costs a KL divergence of ~3e-6 on the trained demo model (BENCHMARKS.md), far below
+                // what Q8_0 weights cost, for 27 % of the memory: worth it wherever the cache is big
+                MemoryEstimate f32 = BtlmModel.estimateMemory(
+                        resolved != null ? resolved : resolve(new PrintWriter(java.io.Writer.nullWriter())), o);
+                if (4 * f32.kvCache() >= f32.weights()) {
+                    o = new BtlmModel.Options(threads, contextLength, mmap, KvCache.Type.Q8_0, alibiScaling);
+                }
+            }
+            resolvedOptions = o;
+        }
+        return resolvedOptions;
+    }
+
+    /** The memory a run with these options will need. */
+    MemoryEstimate estimate(PrintWriter err) {
+        Path p = resolve(err);
+        return BtlmModel.estimateMemory(p, options());
+    }
+
+    /** The configured limit in bytes (0: none). */
+    long limit() {
+        return memoryLimit != null ? MemoryEstimate.parseSize(memoryLimit) : MemoryEstimate.availableMemory();
+    }
+
+    String limitSource() {
+        return memoryLimit != null ? "of --memory-limit" : "of memory available (set --memory-limit to change the limit)";
+    }
+
+    /** Ends a {@code --print-heap} run: {@link Main} prints the bytes and exits 0. */
+    static final class HeapPrinted extends RuntimeException {
+        final long bytes;
+
+        HeapPrinted(long bytes) {
+            super(null, null, false, false);
+            this.bytes = bytes;
+        }
+    }
+
     static KvCache.Type kvType(String name) {
         return switch (name.toLowerCase(java.util.Locale.ROOT)) {
             case "f32" -> KvCache.Type.F32;
             case "f16" -> KvCache.Type.F16;
-            default -> throw new BtlmException("--kv-type " + name + " is not known (available: f32, f16)");
+            case "q8_0" -> KvCache.Type.Q8_0;
+            case "q4_0" -> KvCache.Type.Q4_0;
+            default -> throw new BtlmException("--kv-type " + name + " is not known (available: f32, f16, q8_0, q4_0)");
         };
     }
 

@@ -15,9 +15,12 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Write a model as a GGUF file with Q8_0/Q4_0 (or F32/F16/BF16) weights; -m accepts the result.",
-        footer = {"%nExamples:", "  btlm quantize -m btlm-3b-8k-base --type q8_0 -o btlm-3b-q8_0.gguf",
-            "  btlm quantize -m btlm-3b-8k-base --type q4_0 --embedding-type q8_0 -o btlm-3b-q4_0.gguf"})
+        description = "Write a model as a GGUF file with Q8_0/Q4_0 (or F32/F16/BF16) weights; -m accepts the result. "
+                + "--layout jais writes llama.cpp's JAIS conventions instead (muP scales folded into token_embd and "
+                + "output, slopes as jais.attention.max_alibi_bias; alibi_scaling is not kept).",
+        footer = {"%nExamples:", "  btlm quantize -m models/btlm-demo --type q8_0 -o demo-q8_0.gguf",
+            "  btlm quantize -m cerebras/btlm-3b-8k-base --type q4_0 --embedding-type q8_0 -o btlm-3b-q4_0.gguf",
+            "  btlm quantize -m btlm-3b-8k-base --type q4_0 --layout jais -o btlm-3b-jais-q4_0.gguf"})
 final class QuantizeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -35,6 +38,10 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Option(names = {"-o", "--output"}, paramLabel = "FILE", required = true, description = "The .gguf file to write.")
     Path output;
+
+    @Option(names = "--layout", paramLabel = "LAYOUT", defaultValue = "btlm",
+            description = "btlm (default: btlm4j's own, keeps config.json whole) or jais (llama.cpp's JAIS architecture).")
+    String layout = "btlm";
 
     @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
     int threads;
@@ -59,18 +66,25 @@ final class QuantizeCommand implements Callable<Integer> {
             throw new BtlmException(output + ": exists (use --force to overwrite)");
         }
         long start = System.nanoTime();
+        GgufExport.Layout l = switch (layout.toLowerCase(java.util.Locale.ROOT)) {
+            case "btlm" -> GgufExport.Layout.BTLM;
+            case "jais" -> GgufExport.Layout.JAIS;
+            default -> throw new BtlmException("--layout " + layout + " is not known (available: btlm, jais)");
+        };
+        ProgressBar[] bar = {null};
         try (Parallel pool = new Parallel(threads == 0 ? Parallel.defaultThreads() : threads)) {
-            long[] shown = {-1};
-            GgufExport.export(HubCache.fromEnvironment().resolve(model), t, e, output, pool, written -> {
-                long mb = written >> 20;
-                if (mb / 64 != shown[0]) { // a progress line every 64 MiB
-                    shown[0] = mb / 64;
-                    err.printf("\r  %,d MiB written", mb);
-                    err.flush();
+            GgufExport.export(HubCache.fromEnvironment().resolve(model), t, e, l, output, pool, (written, total) -> {
+                if (bar[0] == null) {
+                    bar[0] = new ProgressBar(err, "writing " + output.getFileName(), total, ProgressBar.Unit.BYTES);
                 }
+                bar[0].update(written);
             });
+        } finally {
+            if (bar[0] != null) {
+                bar[0].close();
+            }
         }
-        err.printf("%nbtlm: wrote %s (%s, embedding %s) in %.1f s%n", output, t.name().toLowerCase(java.util.Locale.ROOT),
+        err.printf("btlm: wrote %s (%s, embedding %s) in %.1f s%n", output, t.name().toLowerCase(java.util.Locale.ROOT),
                 e.name().toLowerCase(java.util.Locale.ROOT), (System.nanoTime() - start) / 1e9);
         return 0;
     }

@@ -227,4 +227,67 @@ class CliTest {
         assertEquals(sc.get("token_ids").size() - 1, o.get("tokens").asInt());
         assertEquals(2, run("perplexity", "-m", DEMO.toString(), "-p", text, "--window", "100000").code());
     }
+
+    @Test
+    void klBaseOutThenKlBaseComparesTwoRuns(@TempDir Path tmp) throws IOException {
+        String text = "And the LORD spake unto Moses, saying, Speak unto the children of Israel, and say unto them.";
+        Path base = tmp.resolve("base.kld");
+        Run saved = run("perplexity", "-m", DEMO.toString(), "-p", text, "--kl-base-out", base.toString(), "--json");
+        assertEquals(0, saved.code(), saved.err());
+        assertTrue(Files.size(base) > 0);
+        // the same model and cache against itself: no divergence
+        Run self = run("perplexity", "-m", DEMO.toString(), "-p", text, "--kl-base", base.toString(), "--json");
+        assertEquals(0, self.code(), self.err());
+        JsonNode s = JSON.readTree(self.out());
+        // the base keeps log-probabilities as float32 (relative error 6e-8 of values up to ~20)
+        assertEquals(0, s.get("kld_max").asDouble(), 1e-6);
+        assertEquals(1.0, s.get("top1_agreement").asDouble());
+        assertEquals(JSON.readTree(saved.out()).get("perplexity").asDouble(), s.get("perplexity_base").asDouble(), 1e-4);
+        // a 4-bit cache: a small divergence, reported in text form too
+        Run q4 = run("perplexity", "-m", DEMO.toString(), "-p", text, "--kl-base", base.toString(), "--kv-type", "q4_0");
+        assertEquals(0, q4.code(), q4.err());
+        assertTrue(q4.out().contains("KL divergence over") && q4.out().contains("top-1 agreement"), q4.out());
+        Run other = run("perplexity", "-m", DEMO.toString(), "-p", "Something else entirely.", "--kl-base",
+                base.toString());
+        assertEquals(2, other.code());
+        assertTrue(other.err().contains("another text"), other.err());
+        Run both = run("perplexity", "-m", DEMO.toString(), "-p", text, "--kl-base", base.toString(), "--kl-base-out",
+                tmp.resolve("x.kld").toString());
+        assertEquals(2, both.code());
+    }
+
+    @Test
+    void infoEstimatesMemoryAndALimitRefusesBeforeLoading() {
+        Run info = run("info", "-m", DEMO.toString(), "-c", "256", "--kv-type", "q8_0", "--memory-limit", "1G");
+        assertEquals(0, info.code(), info.err());
+        assertTrue(info.out().contains("KV cache") && info.out().contains("total") && info.out().contains("fits"),
+                info.out());
+        // 4 layers × 2 × 192 × 256 positions in Q8_0 blocks (34 bytes per 32) plus the float tails
+        long kv = 2L * 4 * 192 * 256 / 32 * 34 + 2L * 4 * 192 * 32 * 4;
+        assertTrue(info.out().contains(org.btlm4j.MemoryEstimate.human(kv)), info.out());
+        Run refused = run("generate", "-m", DEMO.toString(), "-p", "And God said", "--memory-limit", "50M");
+        assertEquals(2, refused.code());
+        assertTrue(refused.err().contains("more than the 50.0 MiB of --memory-limit"), refused.err());
+        assertTrue(refused.err().contains("--kv-type") && refused.err().contains("-c"), refused.err());
+        // the launcher's heap query: KV cache + activations + the margin, printed before loading
+        Run heap = run("generate", "-m", DEMO.toString(), "-p", "x", "-c", "256", "--kv-type", "q8_0", "--print-heap");
+        assertEquals(0, heap.code(), heap.err());
+        long bytes = Long.parseLong(heap.out().trim());
+        assertTrue(bytes > kv + org.btlm4j.MemoryEstimate.HEAP_MARGIN && bytes < kv + (300L << 20), heap.out());
+        Run bad = run("generate", "-m", DEMO.toString(), "-p", "x", "--memory-limit", "lots");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("not a memory size"), bad.err());
+    }
+
+    @Test
+    void quantizeInTheJaisLayoutRunsTheSame(@TempDir Path tmp) {
+        Path out = tmp.resolve("demo-jais.gguf");
+        Run q = run("quantize", "-m", DEMO.toString(), "--type", "f32", "--layout", "jais", "-o", out.toString());
+        assertEquals(0, q.code(), q.err());
+        Run g = run("generate", "-m", out.toString(), "-p", "And God said", "-n", "24");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().startsWith(" unto him, Behold"), g.out());
+        assertEquals(2, run("quantize", "-m", DEMO.toString(), "--type", "f32", "--layout", "gpt", "-o",
+                tmp.resolve("y.gguf").toString()).code());
+    }
 }

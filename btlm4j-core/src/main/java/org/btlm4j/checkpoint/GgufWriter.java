@@ -162,6 +162,15 @@ public final class GgufWriter {
         return this;
     }
 
+    /** Size of the file {@link #write} will write: header, padding and the aligned tensor data. */
+    public long fileBytes() {
+        long size = GgufFile.alignUp(header().length, alignment);
+        for (Tensor t : tensors.values()) {
+            size = GgufFile.alignUp(size + t.bytes, alignment);
+        }
+        return size;
+    }
+
     /** Number of tensors added. */
     public int tensorCount() {
         return tensors.size();

@@ -54,8 +54,22 @@ public final class GgufExport {
         };
     }
 
+    /** How tensors and metadata are named and arranged. */
+    public enum Layout {
+        /** btlm4j's own: the checkpoint's names, its config.json, slopes and muP scales kept as they are. */
+        BTLM,
+        /** llama.cpp's JAIS architecture ({@link JaisLayout}): llama.cpp can run the file. */
+        JAIS
+    }
+
+    /** Told the bytes written so far and the size the file will have. */
+    @FunctionalInterface
+    public interface Progress {
+        void written(long bytes, long total);
+    }
+
     /**
-     * Converts the model at {@code model} (directory or weights file) to {@code out}.
+     * Converts the model at {@code model} (directory or weights file) to {@code out} in btlm4j's layout.
      *
      * @param type          type of the linear weights
      * @param embeddingType type of the token embedding (also the tied head)
@@ -63,6 +77,13 @@ public final class GgufExport {
      */
     public static void export(Path model, DType type, DType embeddingType, Path out, Parallel pool,
             LongConsumer progress) {
+        export(model, type, embeddingType, Layout.BTLM, out, pool,
+                progress == null ? null : (bytes, total) -> progress.accept(bytes));
+    }
+
+    /** Converts the model at {@code model} to {@code out} in {@code layout}. */
+    public static void export(Path model, DType type, DType embeddingType, Layout layout, Path out, Parallel pool,
+            Progress progress) {
         ModelDirectory files = ModelDirectory.locate(model);
         BtlmConfig config = BtlmConfig.read(files.config());
         Gpt2Tokenizer tokenizer = Gpt2Tokenizer.fromDirectory(files.directory())
@@ -74,20 +95,34 @@ public final class GgufExport {
             throw new BtlmException(files.config() + ": cannot read (" + e.getMessage() + ")");
         }
         try (TensorSource source = files.openWeights()) {
-            BtlmWeights.bind(config, source); // every tensor present and of the right shape
+            BtlmWeights bound = BtlmWeights.bind(config, source); // every tensor present and of the right shape
+            boolean jais = layout == Layout.JAIS;
             GgufWriter w = new GgufWriter();
-            w.put("general.architecture", "btlm");
-            w.put("general.name", files.directory().toAbsolutePath().getFileName().toString());
-            w.put(CONFIG_KEY, configJson);
-            w.put(LAYOUT_KEY, LAYOUT_OUT_IN);
-            w.putU32("btlm.context_length", config.nPositions());
-            w.putU32("btlm.embedding_length", config.nEmbd());
-            w.putU32("btlm.block_count", config.nLayer());
-            w.putU32("btlm.feed_forward_length", config.nInner());
-            w.putU32("btlm.attention.head_count", config.nHead());
-            w.putF32("btlm.attention.layer_norm_epsilon", config.layerNormEpsilon());
-            w.putF32("btlm.mup.embeddings_scale", config.embeddingsScale());
-            w.putF32("btlm.mup.output_scale", config.outputScale());
+            if (jais) {
+                double bias = JaisLayout.maxAlibiBias(config, bound.slopes());
+                w.put("general.architecture", JaisLayout.ARCH);
+                w.put("general.name", files.directory().toAbsolutePath().getFileName().toString());
+                w.putU32("jais.context_length", config.nPositions());
+                w.putU32("jais.embedding_length", config.nEmbd());
+                w.putU32("jais.block_count", config.nLayer());
+                w.putU32("jais.feed_forward_length", config.nInner());
+                w.putU32("jais.attention.head_count", config.nHead());
+                w.putF32("jais.attention.layer_norm_epsilon", config.layerNormEpsilon());
+                w.putF32("jais.attention.max_alibi_bias", (float) bias);
+            } else {
+                w.put("general.architecture", "btlm");
+                w.put("general.name", files.directory().toAbsolutePath().getFileName().toString());
+                w.put(CONFIG_KEY, configJson);
+                w.put(LAYOUT_KEY, LAYOUT_OUT_IN);
+                w.putU32("btlm.context_length", config.nPositions());
+                w.putU32("btlm.embedding_length", config.nEmbd());
+                w.putU32("btlm.block_count", config.nLayer());
+                w.putU32("btlm.feed_forward_length", config.nInner());
+                w.putU32("btlm.attention.head_count", config.nHead());
+                w.putF32("btlm.attention.layer_norm_epsilon", config.layerNormEpsilon());
+                w.putF32("btlm.mup.embeddings_scale", config.embeddingsScale());
+                w.putF32("btlm.mup.output_scale", config.outputScale());
+            }
             w.put("tokenizer.ggml.model", "gpt2");
             List<String> tokens = new ArrayList<>(tokenizer.tokenStrings());
             for (int i = 0; i < tokens.size(); i++) {
@@ -106,15 +141,33 @@ public final class GgufExport {
                         || name.equals("lm_head.weight") && config.tieWordEmbeddings()) {
                     continue; // causal-mask buffers and the tied head (it is wte) are not weights
                 }
+                if (jais && name.equals("transformer.relative_pe.slopes")) {
+                    continue; // jais.attention.max_alibi_bias gives them
+                }
+                String outName = jais ? JaisLayout.ggufName(name) : name;
+                if (outName == null) {
+                    throw new BtlmException("the JAIS layout has no name for tensor " + name);
+                }
                 if (t.rank() == 1 || name.equals("transformer.relative_pe.slopes")) {
-                    addFloats(w, t);
+                    addFloats(w, t, outName);
                 } else if (isLinear(name)) {
-                    addLinear(w, t, type, pool);
+                    // llama.cpp needs whole blocks in a row: a row of another length (the 6,826-wide
+                    // down projection) is stored in F16 there, as its own quantizer does
+                    DType linearType = jais && type.isQuantized() && t.dim(0) % type.blockSize() != 0 ? DType.F16 : type;
+                    addLinear(w, t, outName, linearType, pool);
+                } else if (jais && name.equals("transformer.wte.weight")) {
+                    addRows(w, t, "token_embd.weight", embeddingType, config.embeddingsScale(), pool);
+                    if (config.tieWordEmbeddings()) {
+                        addRows(w, t, "output.weight", embeddingType, config.outputScale(), pool);
+                    }
+                } else if (jais && name.equals("lm_head.weight")) {
+                    addRows(w, t, "output.weight", embeddingType, config.outputScale(), pool);
                 } else {
-                    addRows(w, t, embeddingType, pool); // wte, wpe, an untied lm_head: [rows, n_embd]
+                    addRows(w, t, outName, embeddingType, 1f, pool); // wte, wpe, an untied lm_head: [rows, n_embd]
                 }
             }
-            w.write(out, progress);
+            long total = w.fileBytes();
+            w.write(out, progress == null ? null : bytes -> progress.written(bytes, total));
         }
     }
 
@@ -125,9 +178,9 @@ public final class GgufExport {
     }
 
     /** A small tensor as F32 with its own shape. */
-    private static void addFloats(GgufWriter w, TensorInfo t) {
+    private static void addFloats(GgufWriter w, TensorInfo t, String name) {
         float[] v = BtlmWeights.toFloats(t);
-        w.addTensor(t.name(), DType.F32, t.shape(), ch -> {
+        w.addTensor(name, DType.F32, t.shape(), ch -> {
             ByteBuffer b = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
             for (float x : v) {
                 b.putFloat(x);
@@ -140,10 +193,10 @@ public final class GgufExport {
     }
 
     /** Conv1D [in, out] → [out, in] rows in {@code type}. */
-    private static void addLinear(GgufWriter w, TensorInfo t, DType type, Parallel pool) {
+    private static void addLinear(GgufWriter w, TensorInfo t, String name, DType type, Parallel pool) {
         int in = (int) t.dim(0);
         int out = (int) t.dim(1);
-        w.addTensor(t.name(), type, ggufShape(type, out, in), ch -> {
+        w.addTensor(name, type, ggufShape(type, out, in), ch -> {
             float[] src = new float[in * out];
             WeightMatrix m = WeightMatrix.of(t);
             for (int r = 0; r < in; r++) {
@@ -154,11 +207,11 @@ public final class GgufExport {
         });
     }
 
-    /** A [rows, cols] table (embedding) kept row by row in {@code type}. */
-    private static void addRows(GgufWriter w, TensorInfo t, DType type, Parallel pool) {
+    /** A [rows, cols] table (embedding) kept row by row in {@code type}, every value times {@code scale}. */
+    private static void addRows(GgufWriter w, TensorInfo t, String name, DType type, float scale, Parallel pool) {
         int rows = (int) t.dim(0);
         int cols = (int) t.dim(1);
-        w.addTensor(t.name(), type, ggufShape(type, rows, cols), ch -> {
+        w.addTensor(name, type, ggufShape(type, rows, cols), ch -> {
             WeightMatrix m = WeightMatrix.of(t);
             // In slices of rows so a 50257-row embedding never needs more than a few MB of floats.
             int slice = Math.max(1, (16 << 20) / (cols * 4));
@@ -167,6 +220,11 @@ public final class GgufExport {
                 int n = Math.min(slice, rows - r0);
                 for (int r = 0; r < n; r++) {
                     m.row(r0 + r, buf, r * cols);
+                }
+                if (scale != 1f) {
+                    for (int i = 0; i < n * cols; i++) {
+                        buf[i] *= scale; // the muP scale folded in, in float32 as the forward pass multiplies
+                    }
                 }
                 writeRows(ch, buf, n, cols, type, pool);
             }

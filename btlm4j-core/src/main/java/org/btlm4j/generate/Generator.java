@@ -58,6 +58,10 @@ public final class Generator {
         return new KvCache(model.config(), contextLength, kvType);
     }
 
+    public int vocabSize() {
+        return model.config().vocabSize();
+    }
+
     public int contextLength() {
         return contextLength;
     }
@@ -141,6 +145,8 @@ public final class Generator {
         try {
             // The last prompt token is always run: its logits give the first new token.
             int reused = reuse(state, prompt, prompt.length - 1, prompt.length);
+            // room for the whole run at once: a regrowth holds the old and the new cache for a moment
+            state.cache().preallocate((int) Math.min(contextLength, (long) prompt.length + params.maxNewTokens()));
             float[] logits = new float[vocab];
             prefill(prompt, reused, state, logits);
             while (!decoding.next(logits, listener)) {
@@ -209,11 +215,30 @@ public final class Generator {
 
     /**
      * log p(ids[t] | ids[0..t-1]) for t from {@code from} on (a continuation after a context of
-     * {@code from} tokens), and whether each of those tokens is the most likely one. Only the
-     * logits those tokens need are computed; the kept cache's common prefix with the context is
-     * reused (all but the context's last token, whose logits predict the first continuation token).
+     * {@code from} tokens), and whether each of those tokens is the most likely one.
      */
     public ContinuationScore scoreContinuation(int[] ids, int from) {
+        double[] lp = new double[Math.max(0, ids.length - from)];
+        boolean[] greedy = {true};
+        forEachLogits(ids, from, (t, logits, off, vocab) -> {
+            lp[t - from] = LogProbs.logProb(logits, off, vocab, ids[t]);
+            greedy[0] &= Sampler.argmax(logits, off, vocab) == ids[t];
+        });
+        return new ContinuationScore(lp, greedy[0]);
+    }
+
+    /** Receives the logits that predict token {@code t}: {@code logits[off, off + vocab)}, valid during the call. */
+    @FunctionalInterface
+    public interface LogitsSink {
+        void accept(int t, float[] logits, int off, int vocab);
+    }
+
+    /**
+     * The logits predicting ids[t] for t = from, from + 1, … (in order), as from one forward call
+     * over all of {@code ids}. Only those logits are computed; the kept cache's common prefix with
+     * the context is reused (all but the context's last token, whose logits predict ids[from]).
+     */
+    public void forEachLogits(int[] ids, int from, LogitsSink sink) {
         checkLength(ids);
         if (from < 1 || from >= ids.length) {
             throw new BtlmException("the continuation must start after at least one context token and hold at "
@@ -222,9 +247,8 @@ public final class Generator {
         PromptState state = acquire();
         try {
             int reused = reuse(state, ids, from - 1, ids.length);
+            state.cache().preallocate(ids.length);
             int vocab = model.config().vocabSize();
-            double[] lp = new double[ids.length - from];
-            boolean greedy = true;
             float[] logits = new float[SCORE_ROWS * vocab];
             for (int at = reused; at < ids.length; at += prefillChunk) {
                 int n = Math.min(prefillChunk, ids.length - at);
@@ -236,13 +260,10 @@ public final class Generator {
                     int rows = Math.min(SCORE_ROWS, last - r);
                     model.logits(hidden, r, rows, logits);
                     for (int k = 0; k < rows; k++) {
-                        int next = ids[at + r + k + 1];
-                        lp[at + r + k + 1 - from] = LogProbs.logProb(logits, k * vocab, vocab, next);
-                        greedy &= Sampler.argmax(logits, k * vocab, vocab) == next;
+                        sink.accept(at + r + k + 1, logits, k * vocab, vocab);
                     }
                 }
             }
-            return new ContinuationScore(lp, greedy);
         } finally {
             release(state);
         }

@@ -46,6 +46,39 @@ public final class Perplexity {
         if (bucket < 0) {
             throw new BtlmException("the bucket size must be 0 (none) or more, got " + bucket);
         }
+        int nBuckets = bucket == 0 ? 0 : (window + bucket - 1) / bucket;
+        double[] bucketNll = new double[nBuckets];
+        long[] bucketTokens = new long[nBuckets];
+        double[] nll = {0};
+        long[] scored = {0};
+        int windows = forEachScored(generator, ids, window, stride, (t, position, logits, off, vocab) -> {
+            double lp = LogProbs.logProb(logits, off, vocab, ids[t]);
+            nll[0] -= lp;
+            scored[0]++;
+            if (nBuckets > 0) {
+                bucketNll[position / bucket] -= lp;
+                bucketTokens[position / bucket]++;
+            }
+        });
+        List<Bucket> buckets = new ArrayList<>(nBuckets);
+        for (int b = 0; b < nBuckets; b++) {
+            buckets.add(new Bucket(b * bucket, Math.min(window, (b + 1) * bucket), bucketTokens[b], bucketNll[b]));
+        }
+        return new Result(Math.exp(nll[0] / scored[0]), scored[0], nll[0], windows, List.copyOf(buckets));
+    }
+
+    /** Receives the logits predicting ids[t], scored at {@code position} of its window. */
+    @FunctionalInterface
+    public interface ScoredSink {
+        void accept(int t, int position, float[] logits, int off, int vocab);
+    }
+
+    /**
+     * Walks the windows and hands {@code sink} the logits that predict each token after the first,
+     * each once, in order of t (indices into {@code ids}); returns the number of windows. Only the
+     * logits of the tokens a window adds are computed.
+     */
+    public static int forEachScored(Generator generator, int[] ids, int window, int stride, ScoredSink sink) {
         if (ids.length < 2) {
             throw new BtlmException("perplexity needs at least two tokens, got " + ids.length);
         }
@@ -56,28 +89,16 @@ public final class Perplexity {
         if (stride < 1 || stride > window) {
             throw new BtlmException("the stride must be between 1 and the window (" + window + "), got " + stride);
         }
-        int nBuckets = bucket == 0 ? 0 : (window + bucket - 1) / bucket;
-        double[] bucketNll = new double[nBuckets];
-        long[] bucketTokens = new long[nBuckets];
-        double nll = 0;
-        long scored = 0;
         int windows = 0;
         int prevEnd = 0;
         for (int begin = 0; ; begin += stride) {
             int end = Math.min(begin + window, ids.length);
             int fresh = end - Math.max(prevEnd, begin + 1); // tokens this window adds; its first has no context
             if (fresh > 0) {
+                int b = begin;
                 int[] w = Arrays.copyOfRange(ids, begin, end);
-                int from = w.length - fresh;
-                double[] lp = generator.scoreContinuation(w, from).tokenLogprobs();
-                for (int t = from; t < w.length; t++) {
-                    nll -= lp[t - from];
-                    if (nBuckets > 0) {
-                        bucketNll[t / bucket] -= lp[t - from];
-                        bucketTokens[t / bucket]++;
-                    }
-                }
-                scored += fresh;
+                generator.forEachLogits(w, w.length - fresh,
+                        (t, logits, off, vocab) -> sink.accept(b + t, t, logits, off, vocab));
                 windows++;
             }
             prevEnd = end;
@@ -85,10 +106,6 @@ public final class Perplexity {
                 break;
             }
         }
-        List<Bucket> buckets = new ArrayList<>(nBuckets);
-        for (int b = 0; b < nBuckets; b++) {
-            buckets.add(new Bucket(b * bucket, Math.min(window, (b + 1) * bucket), bucketTokens[b], bucketNll[b]));
-        }
-        return new Result(Math.exp(nll / scored), scored, nll, windows, List.copyOf(buckets));
+        return windows;
     }
 }

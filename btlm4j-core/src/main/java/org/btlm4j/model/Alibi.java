@@ -14,16 +14,40 @@ public final class Alibi {
      * list, the first n−p of them.
      */
     public static float[] slopes(int nHead) {
+        return slopes(nHead, 8);
+    }
+
+    /**
+     * The same rule with the largest bias B in place of 8: 2^(−B(h+1)/p), then 2^(−B(2i+1)/(2p)).
+     * GGUF's {@code attention.max_alibi_bias} is this B.
+     */
+    public static float[] slopes(int nHead, double maxBias) {
         int p = Integer.highestOneBit(nHead);
         float[] s = new float[nHead];
         for (int h = 0; h < p; h++) {
-            s[h] = (float) Math.pow(2.0, -8.0 * (h + 1) / p);
+            s[h] = (float) Math.pow(2.0, -maxBias * (h + 1) / p);
         }
         for (int i = 0; i < nHead - p; i++) {
-            // Element 2i of the 2p list: 2^(−8(2i+1)/(2p)).
-            s[p + i] = (float) Math.pow(2.0, -8.0 * (2 * i + 1) / (2.0 * p));
+            // Element 2i of the 2p list: 2^(−B(2i+1)/(2p)).
+            s[p + i] = (float) Math.pow(2.0, -maxBias * (2 * i + 1) / (2.0 * p));
         }
         return s;
+    }
+
+    /**
+     * The largest bias B whose {@link #slopes(int, double)} are {@code slopes} (to float rounding),
+     * or NaN when no B gives them.
+     */
+    public static double maxBias(float[] slopes) {
+        int p = Integer.highestOneBit(slopes.length);
+        double b = -Math.log(slopes[0]) / Math.log(2) * p;
+        float[] again = slopes(slopes.length, b);
+        for (int h = 0; h < slopes.length; h++) {
+            if (Math.abs(again[h] - slopes[h]) > 1e-6 * Math.abs(slopes[h])) {
+                return Double.NaN;
+            }
+        }
+        return b;
     }
 
     /**

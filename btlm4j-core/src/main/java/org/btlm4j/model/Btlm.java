@@ -1,6 +1,8 @@
 package org.btlm4j.model;
 
 import org.btlm4j.BtlmException;
+import org.btlm4j.checkpoint.DType;
+import org.btlm4j.tensor.BlockVectors;
 import org.btlm4j.tensor.HalfVectors;
 import org.btlm4j.tensor.Parallel;
 import org.btlm4j.tensor.VectorMath;
@@ -216,11 +218,17 @@ public final class Btlm {
         }
         final float scale = qkScale;
         final float[] slopes = weights.slopesUnsafe();
-        final boolean half = cache.type() == KvCache.Type.F16;
+        final KvCache.Type type = cache.type();
+        final DType blocks = type.blockType();
         final float[] keys = cache.keys(layer);
         final float[] values = cache.values(layer);
         final short[] halfKeys = cache.halfKeys(layer);
         final short[] halfValues = cache.halfValues(layer);
+        final byte[] blockKeys = cache.blockKeys(layer);
+        final byte[] blockValues = cache.blockValues(layer);
+        final float[] tailKeys = cache.tailKeys(layer);
+        final float[] tailValues = cache.tailValues(layer);
+        final int quantized = KvCache.quantizedLength(p + nt); // this layer has stored p + nt positions
         pool.forRange(nt * nHead, (from, to) -> {
             float[] scores = new float[p + nt];
             for (int item = from; item < to; item++) {
@@ -228,13 +236,18 @@ public final class Btlm {
                 int h = item % nHead;
                 int i = p + t; // absolute position of the query
                 int n = i + 1; // keys 0..i
+                int nq = Math.min(n, quantized); // quantized types: keys [0, nq) in blocks, [nq, n) in the tail
                 int qOff = t * 3 * e + h * d;
                 java.util.Arrays.fill(scores, 0, n, 0f);
                 for (int k = 0; k < d; k++) {
-                    if (half) {
-                        HalfVectors.axpy(qkv[qOff + k], halfKeys, cache.row(h, k), scores, 0, n);
-                    } else {
-                        VectorMath.axpy(qkv[qOff + k], keys, cache.row(h, k), scores, 0, n);
+                    float q = qkv[qOff + k];
+                    switch (type) {
+                        case F32 -> VectorMath.axpy(q, keys, cache.row(h, k), scores, 0, n);
+                        case F16 -> HalfVectors.axpy(q, halfKeys, cache.row(h, k), scores, 0, n);
+                        case Q8_0, Q4_0 -> {
+                            BlockVectors.axpy(blocks, q, blockKeys, cache.blockRow(h, k), scores, 0, nq);
+                            VectorMath.axpy(q, tailKeys, cache.tailRow(h, k), scores, nq, n - nq);
+                        }
                     }
                 }
                 float m = slopes == null ? 0f : slopes[h] / c;
@@ -244,8 +257,12 @@ public final class Btlm {
                 VectorMath.softmaxInPlace(scores, 0, n);
                 int oOff = t * e + h * d;
                 for (int k = 0; k < d; k++) {
-                    out[oOff + k] = half ? HalfVectors.dot(scores, 0, halfValues, cache.row(h, k), n)
-                            : VectorMath.dot(scores, 0, values, cache.row(h, k), n);
+                    out[oOff + k] = switch (type) {
+                        case F32 -> VectorMath.dot(scores, 0, values, cache.row(h, k), n);
+                        case F16 -> HalfVectors.dot(scores, 0, halfValues, cache.row(h, k), n);
+                        case Q8_0, Q4_0 -> BlockVectors.dot(blocks, scores, 0, blockValues, cache.blockRow(h, k), nq)
+                                + VectorMath.dot(scores, nq, tailValues, cache.tailRow(h, k), n - nq);
+                    };
                 }
             }
         });
