@@ -75,6 +75,9 @@ public final class Requests {
             throw ApiException.invalid(null, "the request body is not valid JSON: " + e.getOriginalMessage());
         } catch (IOException e) {
             throw ApiException.invalid(null, "the request body could not be read: " + e.getMessage());
+        } catch (NumberFormatException e) {
+            // Jackson's number reader refuses some literals (e.g. an exponent too long) with this
+            throw ApiException.invalid(null, "the request body holds a number that cannot be read: " + e.getMessage());
         }
         if (!(root instanceof ObjectNode o)) {
             throw ApiException.invalid(null, "the request body must be a JSON object");
