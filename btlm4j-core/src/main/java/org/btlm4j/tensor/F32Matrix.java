@@ -66,7 +66,7 @@ public final class F32Matrix extends WeightMatrix {
     }
 
     /**
-     * Prefill: for each block of {@link #PREFILL_ROW_BLOCK} rows and each tile of four column
+     * Several tokens: for each block of {@code rowBlock} rows and each tile of four column
      * vectors, every block of four tokens is run against the tile while it sits in L1/L2, so the
      * weights come from memory once per call and each converted weight vector feeds four FMAs.
      * The single vectors at the end of the range (and a partial last one) use 4×1 tiles. (8×3
@@ -76,10 +76,10 @@ public final class F32Matrix extends WeightMatrix {
      * overlapping window of the last LANES columns instead, which needs no second kind of load.
      */
     @Override
-    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
+    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1, int rowBlock) {
         final int full4 = c0 + (c1 - c0) / (4 * LANES) * (4 * LANES);
-        for (int rb = 0; rb < rows; rb += PREFILL_ROW_BLOCK) {
-            final int re = Math.min(rows, rb + PREFILL_ROW_BLOCK);
+        for (int rb = 0; rb < rows; rb += rowBlock) {
+            final int re = Math.min(rows, rb + rowBlock);
             for (int c = c0; c < full4; c += 4 * LANES) {
                 for (int t = 0; t < n; t += 4) {
                     prefillTile4(x, n, y, c, t, rb, re);

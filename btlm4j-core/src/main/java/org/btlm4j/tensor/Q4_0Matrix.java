@@ -124,7 +124,7 @@ public final class Q4_0Matrix extends WeightMatrix {
     }
 
     @Override
-    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
+    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1, int rowBlock) {
         final float[] buf = new float[Quantized.COLUMN_CHUNK + 2 * QK];
         for (int a = c0; a < c1; a += Quantized.COLUMN_CHUNK) {
             final int e = Math.min(c1, a + Quantized.COLUMN_CHUNK);

@@ -65,6 +65,8 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * blocks of tokens reuse it.
      */
     static final int PREFILL_ROW_BLOCK = 256;
+    static final int SMALL_BATCH = Integer.getInteger("btlm4j.smallBatch", 16);
+    static final int SMALL_BATCH_ROW_BLOCK = Integer.getInteger("btlm4j.smallRowBlock", 16);
 
     final String name;
     final int rows;
@@ -143,8 +145,9 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
         }
         final int units = (cols + LANES - 1) / LANES; // split on whole vectors of columns
         final int colsNow = cols;
+        final int rowBlock = n <= SMALL_BATCH ? SMALL_BATCH_ROW_BLOCK : PREFILL_ROW_BLOCK;
         final Parallel.RangeTask task =
-                (from, to) -> multiplyColumns(x, n, y, from * LANES, Math.min(colsNow, to * LANES));
+                (from, to) -> multiplyColumns(x, n, y, from * LANES, Math.min(colsNow, to * LANES), rowBlock);
         if (serial(pool, (long) n * rows * cols)) {
             task.run(0, units);
         } else {
@@ -223,7 +226,7 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * Prefill (n &gt; 1): computes y[t][c0..c1) for all n tokens. c0 is a multiple of
      * {@link #LANES}; c1 is one too, or {@code cols}.
      */
-    abstract void multiplyColumns(float[] x, int n, float[] y, int c0, int c1);
+    abstract void multiplyColumns(float[] x, int n, float[] y, int c0, int c1, int rowBlock);
 
     /** Decode (one token): out[o, o + cols) = Σ_{r ∈ [r0, r1)} x[r]·W[r][·]; r0 is a multiple of 8. */
     abstract void multiplyRows(float[] x, int r0, int r1, float[] out, int o);

@@ -59,6 +59,11 @@ class QuantizedMatrixTest {
 
     /** Quantizes N(0,1) rows into a [rows, cols] tensor starting {@code misalign} bytes past a 64-byte boundary. */
     static TensorInfo quantized(DType type, int rows, int cols, int misalign, Random rnd) {
+        return quantized(arena, type, rows, cols, misalign, rnd);
+    }
+
+    /** As {@link #quantized(DType, int, int, int, Random)}, allocated in {@code arena}. */
+    static TensorInfo quantized(Arena arena, DType type, int rows, int cols, int misalign, Random rnd) {
         final long rowBytes = Quantizer.rowBytes(type, cols);
         final MemorySegment data = RandomTensors.allocate(arena, rowBytes * rows, misalign);
         final float[] src = RandomTensors.gaussian(rnd, cols);

@@ -32,7 +32,7 @@ class WeightMatrixTest {
     /** float32 unit roundoff, 2^-24. */
     private static final double U = 0x1p-24;
     /** Marks output slots a kernel must write (NaN) and must not touch (the value after the end). */
-    private static final float SENTINEL = -12345.5f;
+    static final float SENTINEL = -12345.5f;
 
     private static Arena arena;
     private static Parallel single;
@@ -136,7 +136,7 @@ class WeightMatrixTest {
     }
 
     /** A NaN-filled output with a sentinel after it: every slot must be written and nothing beyond. */
-    private static float[] output(int len) {
+    static float[] output(int len) {
         final float[] y = new float[len + 1];
         Arrays.fill(y, Float.NaN);
         y[len] = SENTINEL;
@@ -150,7 +150,7 @@ class WeightMatrixTest {
      * practice; 8·√terms·u·Σ|terms| has ample margin for that and is still far below the size of
      * one term (Σ|terms|/terms), so a lost or doubled product would fail.
      */
-    private static void assertClose(float[] expected, float[] magnitude, int terms, float[] actual, int len, String what) {
+    static void assertClose(float[] expected, float[] magnitude, int terms, float[] actual, int len, String what) {
         assertEquals(SENTINEL, actual[len], what + " wrote past its output");
         for (int i = 0; i < len; i++) {
             final double tolerance = 8 * Math.sqrt(terms) * U * magnitude[i] + Float.MIN_NORMAL;
