@@ -66,6 +66,7 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      */
     static final int PREFILL_ROW_BLOCK = 256;
     static final int SMALL_BATCH = Integer.getInteger("btlm4j.smallBatch", 16);
+    static final boolean TILE_4X2 = !Boolean.getBoolean("btlm4j.noTile4x2");
     static final int SMALL_BATCH_ROW_BLOCK = Integer.getInteger("btlm4j.smallRowBlock", 16);
 
     final String name;
