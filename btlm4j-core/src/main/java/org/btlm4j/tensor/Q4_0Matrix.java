@@ -169,12 +169,23 @@ public final class Q4_0Matrix extends WeightMatrix {
         // (once per eight tokens) measured slower.
         final int full = fullBlocks * QK;
         final float[] buf = new float[4 * full];
+        final float[] sums = new float[8];
         for (int r = r0; r < r1; r += 4) {
             for (int i = 0; i < 4; i++) {
                 dequantizeBlocks(Math.min(r + i, r1 - 1), 0, fullBlocks, buf, i * full);
             }
             for (int t = 0; t < n; t += 4) {
-                floatTile4x4(x, n, y, r, r1, t, buf);
+                if (n - t <= 2 && TILE_4X2) {
+                    Quantized.floatTile4x2(x, n, cols, full, t, buf, sums);
+                    for (int k = 0; k < 2 && t + k < n; k++) {
+                        final int at = (t + k) * rows + r;
+                        for (int i = 0; i < 4 && r + i < r1; i++) {
+                            y[at + i] = full < cols ? sums[2 * i + k] + tail(x, (t + k) * cols, r + i) : sums[2 * i + k];
+                        }
+                    }
+                } else {
+                    floatTile4x4(x, n, y, r, r1, t, buf);
+                }
             }
         }
     }
