@@ -418,7 +418,7 @@ public final class BF16Matrix extends WeightMatrix {
         }
         for (int r = r0; r < r1; r += 4) {
             for (int t = 0; t < n; t += 4) {
-                if (n - t <= 2 && TILE_4X2) {
+                if (n - t <= 2) {
                     dotTile4x2(x, n, y, r, r1, t, lanes);
                 } else {
                     dotTile4x4(x, n, y, r, r1, t, lanes);

@@ -177,7 +177,7 @@ public final class Q8_0Matrix extends WeightMatrix {
                 dequantizeBlocks(Math.min(r + i, r1 - 1), 0, fullBlocks, buf, i * full);
             }
             for (int t = 0; t < n; t += 4) {
-                if (n - t <= 2 && TILE_4X2) {
+                if (n - t <= 2) {
                     Quantized.floatTile4x2(x, n, cols, full, t, buf, sums);
                     for (int k = 0; k < 2 && t + k < n; k++) {
                         final int at = (t + k) * rows + r;

@@ -65,9 +65,16 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * blocks of tokens reuse it.
      */
     static final int PREFILL_ROW_BLOCK = 256;
-    static final int SMALL_BATCH = Integer.getInteger("btlm4j.smallBatch", 16);
-    static final boolean TILE_4X2 = !Boolean.getBoolean("btlm4j.noTile4x2");
-    static final int SMALL_BATCH_ROW_BLOCK = Integer.getInteger("btlm4j.smallRowBlock", 16);
+    /**
+     * Up to this many tokens (a batched decode step: one row per sequence), x·W passes over
+     * {@link #SMALL_BATCH_ROW_BLOCK} rows at a time instead of {@link #PREFILL_ROW_BLOCK}: with so
+     * few tokens the weights are read once anyway, and short row blocks let each thread stream its
+     * columns of 16 rows front to back instead of 128-byte pieces of 256 rows, one per 4 KiB page
+     * (about 5× faster for 2..16 rows; past this the longer blocks win, see BatchRowsBench).
+     */
+    static final int SMALL_BATCH = 16;
+    /** Rows per pass in small-batch x·W products; see {@link #SMALL_BATCH}. */
+    static final int SMALL_BATCH_ROW_BLOCK = 16;
 
     final String name;
     final int rows;
@@ -128,8 +135,8 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * y = x·W for n tokens: y[t][c] = Σ_r x[t][r]·W[r][c], with x laid out [n, rows] and y
      * [n, cols] (y is overwritten). This is GPT-2's Conv1D, whose weight is stored [in, out].
      * A decode step (n = 1) streams W once, split across the pool by blocks of rows; longer inputs
-     * are split by columns and read each weight tile once per block of four tokens. x and y must
-     * not overlap.
+     * are split by columns and read each weight tile once per block of four tokens, in passes over
+     * 16 rows for up to {@link #SMALL_BATCH} tokens and 256 rows beyond. x and y must not overlap.
      */
     public final void multiply(Parallel pool, float[] x, int n, float[] y) {
         checkOperands(pool, x, n, rows, y, cols);
@@ -193,7 +200,8 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * y = x·Wᵀ for n tokens: y[t][r] = Σ_c x[t][c]·W[r][c], with x laid out [n, cols] and y
      * [n, rows] (y is overwritten). This is nn.Linear's layout [out, in] and the tied LM head.
      * Rows are split across the pool in groups of four; for n &gt; 1 each group of rows is read once
-     * per block of four tokens. x and y must not overlap.
+     * per block of four tokens (4 rows × 4 tokens of accumulators), and a last block of one or two
+     * tokens (a batch of 2, 5, 6, ... rows) uses 4 × 2 tiles. x and y must not overlap.
      */
     public final void multiplyTransposed(Parallel pool, float[] x, int n, float[] y) {
         checkOperands(pool, x, n, cols, y, rows);
