@@ -92,7 +92,7 @@ public final class F16Matrix extends WeightMatrix {
     }
 
     /**
-     * Several tokens: for each block of {@code rowBlock} rows and each tile of four column
+     * Prefill: for each block of {@link #PREFILL_ROW_BLOCK} rows and each tile of four column
      * vectors, every block of four tokens is run against the tile while it sits in L1/L2, so the
      * weights come from memory once per call and each converted weight vector feeds four FMAs.
      * The single vectors at the end of the range (and a partial last one) use 4×1 tiles. (8×3
@@ -102,10 +102,10 @@ public final class F16Matrix extends WeightMatrix {
      * overlapping window of the last LANES columns instead, which needs no second kind of load.
      */
     @Override
-    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1, int rowBlock) {
+    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
         final int full4 = c0 + (c1 - c0) / (4 * LANES) * (4 * LANES);
-        for (int rb = 0; rb < rows; rb += rowBlock) {
-            final int re = Math.min(rows, rb + rowBlock);
+        for (int rb = 0; rb < rows; rb += PREFILL_ROW_BLOCK) {
+            final int re = Math.min(rows, rb + PREFILL_ROW_BLOCK);
             for (int c = c0; c < full4; c += 4 * LANES) {
                 for (int t = 0; t < n; t += 4) {
                     prefillTile4(x, n, y, c, t, rb, re);
@@ -153,6 +153,105 @@ public final class F16Matrix extends WeightMatrix {
         }
         for (; r < r1; r++) {
             decodeRow(x, r, out, o, full);
+        }
+    }
+
+    /**
+     * A few tokens (a batched decode step), rows [r0, r1): out[o + t·cols + c] = Σ_r x[t][r]·W[r][c]
+     * for t &lt; n. As {@link #multiplyRows}, eight rows per pass sweep the full row width, so a
+     * thread reads its block of rows front to back; each weight vector is loaded and converted
+     * once and applied to every token. Columns after the last whole vector and rows after the last
+     * group of eight are added in scalar code.
+     */
+    @Override
+    void multiplyRowsBatch(float[] x, int n, int r0, int r1, float[] out, int o) {
+        final int full = cols - cols % LANES;
+        Arrays.fill(out, o, o + n * cols, 0f);
+        int r = r0;
+        for (; r + 8 <= r1; r += 8) {
+            batchRows8(x, n, r, out, o, full);
+        }
+        final MemorySegment w = data;
+        for (int t = 0; t < n; t++) {
+            final int ot = o + t * cols;
+            for (int i = r0; i < r1; i++) {
+                // the rest of the columns of every row, and whole rows after the last group of eight
+                final float xi = x[t * rows + i];
+                for (int c = i < r ? full : 0; c < cols; c++) {
+                    out[ot + c] = Math.fma(xi, element(w, (long) i * cols + c), out[ot + c]);
+                }
+            }
+        }
+    }
+
+    /** out[o + t·cols + c] += Σ_{i<8} x[t][r+i]·W[r+i][c] for t &lt; n and the whole vectors of columns. */
+    private void batchRows8(float[] x, int n, int r, float[] out, int o, int full) {
+        final MemorySegment w = data;
+        final long s = cols;
+        final long e = r * s;
+        for (int c = 0; c < full; c += LANES) {
+            final IntVector v0h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v0 = v0h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v0h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v1h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v1 = v1h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v1h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v2h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 2 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v2 = v2h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v2h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v3h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 3 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v3 = v3h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v3h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v4h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 4 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v4 = v4h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v4h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v5h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 5 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v5 = v5h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v5h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v6h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 6 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v6 = v6h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v6h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v7h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 7 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v7 = v7h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v7h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+for (int t = 0; t < n; t++) {
+                final int xt = t * rows + r;
+                final int oc = o + t * cols + c;
+                // two independent chains of four, as in decodeRows8
+                FloatVector a = v0.fma(FloatVector.broadcast(FLOATS, x[xt]), FloatVector.fromArray(FLOATS, out, oc));
+                FloatVector b = v1.mul(FloatVector.broadcast(FLOATS, x[xt + 1]));
+                a = v2.fma(FloatVector.broadcast(FLOATS, x[xt + 2]), a);
+                b = v3.fma(FloatVector.broadcast(FLOATS, x[xt + 3]), b);
+                a = v4.fma(FloatVector.broadcast(FLOATS, x[xt + 4]), a);
+                b = v5.fma(FloatVector.broadcast(FLOATS, x[xt + 5]), b);
+                a = v6.fma(FloatVector.broadcast(FLOATS, x[xt + 6]), a);
+                b = v7.fma(FloatVector.broadcast(FLOATS, x[xt + 7]), b);
+                a.add(b).intoArray(out, oc);
+            }
         }
     }
 

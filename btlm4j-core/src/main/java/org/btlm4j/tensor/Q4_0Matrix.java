@@ -123,8 +123,22 @@ public final class Q4_0Matrix extends WeightMatrix {
         }
     }
 
+    /** A few tokens: each row is dequantized once and added to every token's output. */
     @Override
-    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1, int rowBlock) {
+    void multiplyRowsBatch(float[] x, int n, int r0, int r1, float[] out, int o) {
+        Arrays.fill(out, o, o + n * cols, 0f);
+        final int blocks = (cols + QK - 1) / QK;
+        final float[] buf = new float[blocks * QK];
+        for (int r = r0; r < r1; r++) {
+            dequantizeBlocks(r, 0, blocks, buf, 0);
+            for (int t = 0; t < n; t++) {
+                VectorMath.axpy(x[t * rows + r], buf, 0, out, o + t * cols, cols);
+            }
+        }
+    }
+
+    @Override
+    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
         final float[] buf = new float[Quantized.COLUMN_CHUNK + 2 * QK];
         for (int a = c0; a < c1; a += Quantized.COLUMN_CHUNK) {
             final int e = Math.min(c1, a + Quantized.COLUMN_CHUNK);

@@ -66,15 +66,13 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      */
     static final int PREFILL_ROW_BLOCK = 256;
     /**
-     * Up to this many tokens (a batched decode step: one row per sequence), x·W passes over
-     * {@link #SMALL_BATCH_ROW_BLOCK} rows at a time instead of {@link #PREFILL_ROW_BLOCK}: with so
-     * few tokens the weights are read once anyway, and short row blocks let each thread stream its
-     * columns of 16 rows front to back instead of 128-byte pieces of 256 rows, one per 4 KiB page
-     * (about 5× faster for 2..16 rows; past this the longer blocks win, see BatchRowsBench).
+     * Up to this many tokens (a batched decode step: one row per sequence), x·W is split like the
+     * one-token case: each thread streams a contiguous block of whole rows and applies every
+     * converted weight vector to all tokens. The column-split prefill path reads 128-byte pieces
+     * of 256 rows at a time, which measured 1.4-3.6× slower for 2..12 tokens (BatchRowsBench,
+     * BF16 at c_fc's shape, 2 threads); at 16 tokens the two were even.
      */
-    static final int SMALL_BATCH = 16;
-    /** Rows per pass in small-batch x·W products; see {@link #SMALL_BATCH}. */
-    static final int SMALL_BATCH_ROW_BLOCK = 16;
+    static final int SMALL_BATCH = 12;
 
     final String name;
     final int rows;
@@ -135,8 +133,9 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * y = x·W for n tokens: y[t][c] = Σ_r x[t][r]·W[r][c], with x laid out [n, rows] and y
      * [n, cols] (y is overwritten). This is GPT-2's Conv1D, whose weight is stored [in, out].
      * A decode step (n = 1) streams W once, split across the pool by blocks of rows; longer inputs
-     * are split by columns and read each weight tile once per block of four tokens, in passes over
-     * 16 rows for up to {@link #SMALL_BATCH} tokens and 256 rows beyond. x and y must not overlap.
+     * are split by columns and read each weight tile once per block of four tokens; up to
+     * {@link #SMALL_BATCH} tokens are split by rows as for one, with every weight vector applied
+     * to all tokens. x and y must not overlap.
      */
     public final void multiply(Parallel pool, float[] x, int n, float[] y) {
         checkOperands(pool, x, n, rows, y, cols);
@@ -151,11 +150,14 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
             multiplyOne(pool, x, y);
             return;
         }
+        if (n <= SMALL_BATCH) {
+            multiplyFew(pool, x, n, y);
+            return;
+        }
         final int units = (cols + LANES - 1) / LANES; // split on whole vectors of columns
         final int colsNow = cols;
-        final int rowBlock = n <= SMALL_BATCH ? SMALL_BATCH_ROW_BLOCK : PREFILL_ROW_BLOCK;
         final Parallel.RangeTask task =
-                (from, to) -> multiplyColumns(x, n, y, from * LANES, Math.min(colsNow, to * LANES), rowBlock);
+                (from, to) -> multiplyColumns(x, n, y, from * LANES, Math.min(colsNow, to * LANES));
         if (serial(pool, (long) n * rows * cols)) {
             task.run(0, units);
         } else {
@@ -193,6 +195,37 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
         });
         for (int p = 1; p < parts; p++) {
             VectorMath.addInPlace(y, 0, partial, (p - 1) * cols, cols);
+        }
+    }
+
+    /**
+     * A few tokens, split as {@link #multiplyOne}: each thread takes a contiguous block of rows
+     * into its own partial output [n, cols], added at the end (so, as there, the last bits can
+     * depend on the thread count).
+     */
+    private void multiplyFew(Parallel pool, float[] x, int n, float[] y) {
+        final int groups = (rows + 7) / 8; // split on whole groups of eight rows
+        final int parts = serial(pool, (long) n * rows * cols) ? 1 : Math.min(pool.threads(), groups);
+        if (parts == 1) {
+            multiplyRowsBatch(x, n, 0, rows, y, 0);
+            return;
+        }
+        final int rowsNow = rows;
+        final int size = n * cols;
+        final float[] partial = new float[(parts - 1) * size];
+        pool.forRange(parts, (from, to) -> {
+            for (int p = from; p < to; p++) {
+                final int r0 = 8 * (int) ((long) p * groups / parts);
+                final int r1 = Math.min(rowsNow, 8 * (int) ((long) (p + 1) * groups / parts));
+                if (p == 0) {
+                    multiplyRowsBatch(x, n, r0, r1, y, 0);
+                } else {
+                    multiplyRowsBatch(x, n, r0, r1, partial, (p - 1) * size);
+                }
+            }
+        });
+        for (int p = 1; p < parts; p++) {
+            VectorMath.addInPlace(y, 0, partial, (p - 1) * size, size);
         }
     }
 
@@ -235,10 +268,16 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * Prefill (n &gt; 1): computes y[t][c0..c1) for all n tokens. c0 is a multiple of
      * {@link #LANES}; c1 is one too, or {@code cols}.
      */
-    abstract void multiplyColumns(float[] x, int n, float[] y, int c0, int c1, int rowBlock);
+    abstract void multiplyColumns(float[] x, int n, float[] y, int c0, int c1);
 
     /** Decode (one token): out[o, o + cols) = Σ_{r ∈ [r0, r1)} x[r]·W[r][·]; r0 is a multiple of 8. */
     abstract void multiplyRows(float[] x, int r0, int r1, float[] out, int o);
+
+    /**
+     * A few tokens: out[o + t·cols, o + (t+1)·cols) = Σ_{r ∈ [r0, r1)} x[t][r]·W[r][·] for t &lt; n;
+     * r0 is a multiple of 8.
+     */
+    abstract void multiplyRowsBatch(float[] x, int n, int r0, int r1, float[] out, int o);
 
     /** Computes y[t][r0..r1) for all n tokens; r0 is a multiple of 4. */
     abstract void multiplyTransposedRows(float[] x, int n, float[] y, int r0, int r1);

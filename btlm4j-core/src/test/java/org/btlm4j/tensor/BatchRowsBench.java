@@ -1,7 +1,11 @@
 package org.btlm4j.tensor;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+
 import org.btlm4j.checkpoint.DType;
+import org.btlm4j.checkpoint.TensorInfo;
 
 /**
  * Cost of one product for n = 1..64 rows of x at c_fc's shape (2560 in, 6826 out): what a batched
@@ -25,9 +29,11 @@ public final class BatchRowsBench {
         final boolean transposed = args.length > 2 && args[2].equals("t");
         try (Arena arena = Arena.ofShared(); Parallel pool = new Parallel(threads)) {
             // enough copies to read from DRAM
-            final WeightMatrix[] ws = transposed
-                    ? TensorBench.copies(arena, dtype, 6826, 2560)
-                    : TensorBench.copies(arena, dtype, 2560, 6826);
+            final int rows = transposed ? 6826 : 2560;
+            final int cols = transposed ? 2560 : 6826;
+            final WeightMatrix[] ws = dtype.isQuantized()
+                    ? quantizedCopies(arena, dtype, rows, cols)
+                    : TensorBench.copies(arena, dtype, rows, cols);
             System.out.printf("%d threads, %s, %s (the second of two sweeps: C2 has compiled every path)%n", threads,
                     ws[0], transposed ? "y = x·Wᵀ" : "y = x·W");
             for (int pass = 0; pass < 2; pass++) {
@@ -57,6 +63,27 @@ public final class BatchRowsBench {
         if (print) {
             System.out.printf("n=%3d  %7.2f ms per product  %6.3f ms per row%n", n, ms, ms / n);
         }
+    }
+
+    /** Copies of one matrix of N(0,1) rows quantized to Q8_0 or Q4_0, 256 MiB in all. */
+    private static WeightMatrix[] quantizedCopies(Arena arena, DType dtype, int rows, int cols) {
+        final long rowBytes = Quantizer.rowBytes(dtype, cols);
+        final MemorySegment first = arena.allocate(rowBytes * rows, 64);
+        final Random rnd = new Random(1);
+        final float[] src = new float[cols];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                src[c] = (float) rnd.nextGaussian();
+            }
+            Quantizer.quantizeRow(dtype, src, 0, cols, first, r * rowBytes);
+        }
+        final WeightMatrix[] ws = new WeightMatrix[(int) Math.max(2, (256L << 20) / (rowBytes * rows) + 1)];
+        for (int i = 0; i < ws.length; i++) {
+            final MemorySegment data = i == 0 ? first : arena.allocate(rowBytes * rows, 64).copyFrom(first);
+            ws[i] = WeightMatrix.of(new TensorInfo(dtype + "[" + rows + "," + cols + "]", dtype,
+                    new long[] {rows, cols}, data, "bench"));
+        }
+        return ws;
     }
 
     private static void product(Parallel pool, WeightMatrix w, float[] x, int n, float[] y, boolean transposed) {

@@ -138,7 +138,8 @@ class QuantizedMatrixTest {
                 assertClose(expected, magnitude, rows, y, n * cols, "multiply " + w + " n=" + n + " threads=" + pool.threads());
                 if (first == null) {
                     first = y;
-                } else if (n > 1) {
+                } else if (n > WeightMatrix.SMALL_BATCH) {
+                    // fewer tokens split rows into partial sums, as decode does: ulps may differ
                     assertArrayEquals(first, y, "multiply depends on the thread count");
                 }
             }

@@ -28,7 +28,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class SmallBatchTest {
 
     /** Row counts around the tile sizes and the small-batch limit. */
-    private static final int[] TOKENS = {1, 2, 3, 5, 7, 16, 17};
+    private static final int[] TOKENS = {1, 2, 3, 5, 7, 12, 13, 17};
     /** Rows appended to reach the prefill path for the comparison with it. */
     private static final int PREFILL_TOKENS = 40;
 
