@@ -173,54 +173,42 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * depends on the thread count: results can differ in the last bits between thread counts.
      */
     private void multiplyOne(Parallel pool, float[] x, float[] y) {
-        final int groups = (rows + 7) / 8; // split on whole groups of eight rows
-        final int parts = serial(pool, (long) rows * cols) ? 1 : Math.min(pool.threads(), groups);
-        if (parts == 1) {
-            multiplyRows(x, 0, rows, y, 0);
-            return;
-        }
-        final int rowsNow = rows;
-        final int colsNow = cols;
-        final float[] partial = new float[(parts - 1) * cols]; // a few KiB: cheaper than sharing scratch safely
-        pool.forRange(parts, (from, to) -> {
-            for (int p = from; p < to; p++) {
-                final int r0 = 8 * (int) ((long) p * groups / parts);
-                final int r1 = Math.min(rowsNow, 8 * (int) ((long) (p + 1) * groups / parts));
-                if (p == 0) {
-                    multiplyRows(x, r0, r1, y, 0);
-                } else {
-                    multiplyRows(x, r0, r1, partial, (p - 1) * colsNow);
-                }
-            }
-        });
-        for (int p = 1; p < parts; p++) {
-            VectorMath.addInPlace(y, 0, partial, (p - 1) * cols, cols);
-        }
+        splitRows(pool, 1, y, (r0, r1, out, o) -> multiplyRows(x, r0, r1, out, o));
+    }
+
+    /** A few tokens, split as {@link #multiplyOne}, each thread's partial output being [n, cols]. */
+    private void multiplyFew(Parallel pool, float[] x, int n, float[] y) {
+        splitRows(pool, n, y, (r0, r1, out, o) -> multiplyRowsBatch(x, n, r0, r1, out, o));
+    }
+
+    /** A kernel that computes the rows [r0, r1) of a product for all tokens into out at o. */
+    @FunctionalInterface
+    private interface RowsKernel {
+        void run(int r0, int r1, float[] out, int o);
     }
 
     /**
-     * A few tokens, split as {@link #multiplyOne}: each thread takes a contiguous block of rows
-     * into its own partial output [n, cols], added at the end (so, as there, the last bits can
-     * depend on the thread count).
+     * Runs {@code kernel} over contiguous blocks of whole groups of eight rows, one per thread, the
+     * first into y and the others into partial outputs of n·cols floats, then adds the partials.
      */
-    private void multiplyFew(Parallel pool, float[] x, int n, float[] y) {
+    private void splitRows(Parallel pool, int n, float[] y, RowsKernel kernel) {
         final int groups = (rows + 7) / 8; // split on whole groups of eight rows
         final int parts = serial(pool, (long) n * rows * cols) ? 1 : Math.min(pool.threads(), groups);
         if (parts == 1) {
-            multiplyRowsBatch(x, n, 0, rows, y, 0);
+            kernel.run(0, rows, y, 0);
             return;
         }
         final int rowsNow = rows;
         final int size = n * cols;
-        final float[] partial = new float[(parts - 1) * size];
+        final float[] partial = new float[(parts - 1) * size]; // small: cheaper than sharing scratch safely
         pool.forRange(parts, (from, to) -> {
             for (int p = from; p < to; p++) {
                 final int r0 = 8 * (int) ((long) p * groups / parts);
                 final int r1 = Math.min(rowsNow, 8 * (int) ((long) (p + 1) * groups / parts));
                 if (p == 0) {
-                    multiplyRowsBatch(x, n, r0, r1, y, 0);
+                    kernel.run(r0, r1, y, 0);
                 } else {
-                    multiplyRowsBatch(x, n, r0, r1, partial, (p - 1) * size);
+                    kernel.run(r0, r1, partial, (p - 1) * size);
                 }
             }
         });
