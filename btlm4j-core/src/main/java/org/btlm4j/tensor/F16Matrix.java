@@ -156,6 +156,105 @@ public final class F16Matrix extends WeightMatrix {
         }
     }
 
+    /**
+     * A few tokens (a batched decode step), rows [r0, r1): out[o + t·cols + c] = Σ_r x[t][r]·W[r][c]
+     * for t &lt; n. As {@link #multiplyRows}, eight rows per pass sweep the full row width, so a
+     * thread reads its block of rows front to back; each weight vector is loaded and converted
+     * once and applied to every token. Columns after the last whole vector and rows after the last
+     * group of eight are added in scalar code.
+     */
+    @Override
+    void multiplyRowsBatch(float[] x, int n, int r0, int r1, float[] out, int o) {
+        final int full = cols - cols % LANES;
+        Arrays.fill(out, o, o + n * cols, 0f);
+        int r = r0;
+        for (; r + 8 <= r1; r += 8) {
+            batchRows8(x, n, r, out, o, full);
+        }
+        final MemorySegment w = data;
+        for (int t = 0; t < n; t++) {
+            final int ot = o + t * cols;
+            for (int i = r0; i < r1; i++) {
+                // the rest of the columns of every row, and whole rows after the last group of eight
+                final float xi = x[t * rows + i];
+                for (int c = i < r ? full : 0; c < cols; c++) {
+                    out[ot + c] = Math.fma(xi, element(w, (long) i * cols + c), out[ot + c]);
+                }
+            }
+        }
+    }
+
+    /** out[o + t·cols + c] += Σ_{i<8} x[t][r+i]·W[r+i][c] for t &lt; n and the whole vectors of columns. */
+    private void batchRows8(float[] x, int n, int r, float[] out, int o, int full) {
+        final MemorySegment w = data;
+        final long s = cols;
+        final long e = r * s;
+        for (int c = 0; c < full; c += LANES) {
+            final IntVector v0h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v0 = v0h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v0h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v1h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v1 = v1h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v1h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v2h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 2 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v2 = v2h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v2h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v3h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 3 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v3 = v3h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v3h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v4h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 4 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v4 = v4h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v4h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v5h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 5 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v5 = v5h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v5h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v6h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 6 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v6 = v6h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v6h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector v7h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e + 7 * s + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector v7 = v7h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, v7h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+for (int t = 0; t < n; t++) {
+                final int xt = t * rows + r;
+                final int oc = o + t * cols + c;
+                // two independent chains of four, as in decodeRows8
+                FloatVector a = v0.fma(FloatVector.broadcast(FLOATS, x[xt]), FloatVector.fromArray(FLOATS, out, oc));
+                FloatVector b = v1.mul(FloatVector.broadcast(FLOATS, x[xt + 1]));
+                a = v2.fma(FloatVector.broadcast(FLOATS, x[xt + 2]), a);
+                b = v3.fma(FloatVector.broadcast(FLOATS, x[xt + 3]), b);
+                a = v4.fma(FloatVector.broadcast(FLOATS, x[xt + 4]), a);
+                b = v5.fma(FloatVector.broadcast(FLOATS, x[xt + 5]), b);
+                a = v6.fma(FloatVector.broadcast(FLOATS, x[xt + 6]), a);
+                b = v7.fma(FloatVector.broadcast(FLOATS, x[xt + 7]), b);
+                a.add(b).intoArray(out, oc);
+            }
+        }
+    }
+
     /** out[o + c] += Σ_{i<8} x[r+i]·W[r+i][c] for the whole vectors of columns, c &lt; full. */
     private void decodeRows8(float[] x, int r, float[] out, int o, int full) {
         final MemorySegment w = data;
@@ -484,7 +583,11 @@ public final class F16Matrix extends WeightMatrix {
         }
         for (int r = r0; r < r1; r += 4) {
             for (int t = 0; t < n; t += 4) {
-                dotTile4x4(x, n, y, r, r1, t, lanes);
+                if (n - t <= 2) {
+                    dotTile4x2(x, n, y, r, r1, t, lanes);
+                } else {
+                    dotTile4x4(x, n, y, r, r1, t, lanes);
+                }
             }
         }
     }
@@ -580,6 +683,80 @@ public final class F16Matrix extends WeightMatrix {
         final FloatVector sum = a0.add(a1).add(a2.add(a3)).add(a4.add(a5).add(a6.add(a7)));
         sum.intoArray(lanes, 0);
         return full < cols ? sumLanes(lanes, 0) + tail(x, 0, e, full) : sumLanes(lanes, 0);
+    }
+
+    /**
+     * Rows r..r+3 × tokens t, t+1: as {@link #dotTile4x4} for the last one or two tokens of a
+     * batch, so that a batch of a few rows (one per sequence of a batched decode step) does not
+     * pay the FMAs of empty token slots. Each sum is added in the same order as in the 4×4 tile.
+     */
+    private void dotTile4x2(float[] x, int n, float[] y, int r, int r1, int t, float[] lanes) {
+        final MemorySegment w = data;
+        final long s = cols;
+        final long e0 = r * s;
+        final long e1 = Math.min(r + 1, r1 - 1) * s;
+        final long e2 = Math.min(r + 2, r1 - 1) * s;
+        final long e3 = Math.min(r + 3, r1 - 1) * s;
+        final int x0 = t * cols;
+        final int x1 = Math.min(t + 1, n - 1) * cols;
+        final int full = cols - cols % LANES;
+        // a<row><token>
+        FloatVector a00, a01, a10, a11, a20, a21, a30, a31;
+        a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = FloatVector.zero(FLOATS);
+        for (int c = 0; c < full; c += LANES) {
+            final IntVector w0h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e0 + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w0 = w0h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w0h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w1h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e1 + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w1 = w1h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w1h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w2h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e2 + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w2 = w2h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w2h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+            final IntVector w3h = (IntVector) ShortVector
+                    .fromMemorySegment(HALVES, w, (e3 + c) * Short.BYTES, LITTLE_ENDIAN)
+                    .convertShape(S2I, INTS, 0);
+            final FloatVector w3 = w3h.lanewise(LSHL, 13).lanewise(AND, 0x8FFF_E000)
+                    .lanewise(OR, 0x7F80_0000, w3h.lanewise(AND, 0x7C00).compare(EQ, 0x7C00))
+                    .reinterpretAsFloats().mul(0x1p112f);
+FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + c);
+            a00 = w0.fma(xv, a00);
+            a10 = w1.fma(xv, a10);
+            a20 = w2.fma(xv, a20);
+            a30 = w3.fma(xv, a30);
+            xv = FloatVector.fromArray(FLOATS, x, x1 + c);
+            a01 = w0.fma(xv, a01);
+            a11 = w1.fma(xv, a11);
+            a21 = w2.fma(xv, a21);
+            a31 = w3.fma(xv, a31);
+        }
+        // park the accumulators, lanes[(2·row + token)·LANES ...], and add in scalar code (sumLanes
+        // pairs the lanes as the 4×4 tile's folds do)
+        a00.intoArray(lanes, 0);
+        a01.intoArray(lanes, LANES);
+        a10.intoArray(lanes, 2 * LANES);
+        a11.intoArray(lanes, 3 * LANES);
+        a20.intoArray(lanes, 4 * LANES);
+        a21.intoArray(lanes, 5 * LANES);
+        a30.intoArray(lanes, 6 * LANES);
+        a31.intoArray(lanes, 7 * LANES);
+        for (int k = 0; k < 2 && t + k < n; k++) {
+            final int xo = (t + k) * cols;
+            final int at = (t + k) * rows + r;
+            for (int i = 0; i < 4 && r + i < r1; i++) {
+                final float sum = sumLanes(lanes, (2 * i + k) * LANES);
+                y[at + i] = full < cols ? sum + tail(x, xo, (r + i) * s, full) : sum;
+            }
+        }
     }
 
     /**

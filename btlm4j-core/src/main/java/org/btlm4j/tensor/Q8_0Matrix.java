@@ -114,6 +114,20 @@ public final class Q8_0Matrix extends WeightMatrix {
         }
     }
 
+    /** A few tokens: each row is dequantized once and added to every token's output. */
+    @Override
+    void multiplyRowsBatch(float[] x, int n, int r0, int r1, float[] out, int o) {
+        Arrays.fill(out, o, o + n * cols, 0f);
+        final int blocks = (cols + QK - 1) / QK;
+        final float[] buf = new float[blocks * QK];
+        for (int r = r0; r < r1; r++) {
+            dequantizeBlocks(r, 0, blocks, buf, 0);
+            for (int t = 0; t < n; t++) {
+                VectorMath.axpy(x[t * rows + r], buf, 0, out, o + t * cols, cols);
+            }
+        }
+    }
+
     @Override
     void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
         final float[] buf = new float[Quantized.COLUMN_CHUNK + 2 * QK];
@@ -171,12 +185,23 @@ public final class Q8_0Matrix extends WeightMatrix {
         // sums per tile and chunk dominate).
         final int full = fullBlocks * QK;
         final float[] buf = new float[4 * full];
+        final float[] sums = new float[8];
         for (int r = r0; r < r1; r += 4) {
             for (int i = 0; i < 4; i++) {
                 dequantizeBlocks(Math.min(r + i, r1 - 1), 0, fullBlocks, buf, i * full);
             }
             for (int t = 0; t < n; t += 4) {
-                floatTile4x4(x, n, y, r, r1, t, buf);
+                if (n - t <= 2) {
+                    Quantized.floatTile4x2(x, n, cols, full, t, buf, sums);
+                    for (int k = 0; k < 2 && t + k < n; k++) {
+                        final int at = (t + k) * rows + r;
+                        for (int i = 0; i < 4 && r + i < r1; i++) {
+                            y[at + i] = full < cols ? sums[2 * i + k] + tail(x, (t + k) * cols, r + i) : sums[2 * i + k];
+                        }
+                    }
+                } else {
+                    floatTile4x4(x, n, y, r, r1, t, buf);
+                }
             }
         }
     }

@@ -65,6 +65,14 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * blocks of tokens reuse it.
      */
     static final int PREFILL_ROW_BLOCK = 256;
+    /**
+     * Up to this many tokens (a batched decode step: one row per sequence), x·W is split like the
+     * one-token case: each thread streams a contiguous block of whole rows and applies every
+     * converted weight vector to all tokens. The column-split prefill path reads 128-byte pieces
+     * of 256 rows at a time, which measured 1.4-3.6× slower for 2..12 tokens (BatchRowsBench,
+     * BF16 at c_fc's shape, 2 threads); at 16 tokens the two were even.
+     */
+    static final int SMALL_BATCH = 12;
 
     final String name;
     final int rows;
@@ -125,8 +133,9 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * y = x·W for n tokens: y[t][c] = Σ_r x[t][r]·W[r][c], with x laid out [n, rows] and y
      * [n, cols] (y is overwritten). This is GPT-2's Conv1D, whose weight is stored [in, out].
      * A decode step (n = 1) streams W once, split across the pool by blocks of rows; longer inputs
-     * are split by columns and read each weight tile once per block of four tokens. x and y must
-     * not overlap.
+     * are split by columns and read each weight tile once per block of four tokens; up to
+     * {@link #SMALL_BATCH} tokens are split by rows as for one, with every weight vector applied
+     * to all tokens. x and y must not overlap.
      */
     public final void multiply(Parallel pool, float[] x, int n, float[] y) {
         checkOperands(pool, x, n, rows, y, cols);
@@ -139,6 +148,10 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
         }
         if (n == 1) {
             multiplyOne(pool, x, y);
+            return;
+        }
+        if (n <= SMALL_BATCH) {
+            multiplyFew(pool, x, n, y);
             return;
         }
         final int units = (cols + LANES - 1) / LANES; // split on whole vectors of columns
@@ -160,28 +173,47 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * depends on the thread count: results can differ in the last bits between thread counts.
      */
     private void multiplyOne(Parallel pool, float[] x, float[] y) {
+        splitRows(pool, 1, y, (r0, r1, out, o) -> multiplyRows(x, r0, r1, out, o));
+    }
+
+    /** A few tokens, split as {@link #multiplyOne}, each thread's partial output being [n, cols]. */
+    private void multiplyFew(Parallel pool, float[] x, int n, float[] y) {
+        splitRows(pool, n, y, (r0, r1, out, o) -> multiplyRowsBatch(x, n, r0, r1, out, o));
+    }
+
+    /** A kernel that computes the rows [r0, r1) of a product for all tokens into out at o. */
+    @FunctionalInterface
+    private interface RowsKernel {
+        void run(int r0, int r1, float[] out, int o);
+    }
+
+    /**
+     * Runs {@code kernel} over contiguous blocks of whole groups of eight rows, one per thread, the
+     * first into y and the others into partial outputs of n·cols floats, then adds the partials.
+     */
+    private void splitRows(Parallel pool, int n, float[] y, RowsKernel kernel) {
         final int groups = (rows + 7) / 8; // split on whole groups of eight rows
-        final int parts = serial(pool, (long) rows * cols) ? 1 : Math.min(pool.threads(), groups);
+        final int parts = serial(pool, (long) n * rows * cols) ? 1 : Math.min(pool.threads(), groups);
         if (parts == 1) {
-            multiplyRows(x, 0, rows, y, 0);
+            kernel.run(0, rows, y, 0);
             return;
         }
         final int rowsNow = rows;
-        final int colsNow = cols;
-        final float[] partial = new float[(parts - 1) * cols]; // a few KiB: cheaper than sharing scratch safely
+        final int size = n * cols;
+        final float[] partial = new float[(parts - 1) * size]; // small: cheaper than sharing scratch safely
         pool.forRange(parts, (from, to) -> {
             for (int p = from; p < to; p++) {
                 final int r0 = 8 * (int) ((long) p * groups / parts);
                 final int r1 = Math.min(rowsNow, 8 * (int) ((long) (p + 1) * groups / parts));
                 if (p == 0) {
-                    multiplyRows(x, r0, r1, y, 0);
+                    kernel.run(r0, r1, y, 0);
                 } else {
-                    multiplyRows(x, r0, r1, partial, (p - 1) * colsNow);
+                    kernel.run(r0, r1, partial, (p - 1) * size);
                 }
             }
         });
         for (int p = 1; p < parts; p++) {
-            VectorMath.addInPlace(y, 0, partial, (p - 1) * cols, cols);
+            VectorMath.addInPlace(y, 0, partial, (p - 1) * size, size);
         }
     }
 
@@ -189,7 +221,8 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
      * y = x·Wᵀ for n tokens: y[t][r] = Σ_c x[t][c]·W[r][c], with x laid out [n, cols] and y
      * [n, rows] (y is overwritten). This is nn.Linear's layout [out, in] and the tied LM head.
      * Rows are split across the pool in groups of four; for n &gt; 1 each group of rows is read once
-     * per block of four tokens. x and y must not overlap.
+     * per block of four tokens (4 rows × 4 tokens of accumulators), and a last block of one or two
+     * tokens (a batch of 2, 5, 6, ... rows) uses 4 × 2 tiles. x and y must not overlap.
      */
     public final void multiplyTransposed(Parallel pool, float[] x, int n, float[] y) {
         checkOperands(pool, x, n, cols, y, rows);
@@ -227,6 +260,12 @@ public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matr
 
     /** Decode (one token): out[o, o + cols) = Σ_{r ∈ [r0, r1)} x[r]·W[r][·]; r0 is a multiple of 8. */
     abstract void multiplyRows(float[] x, int r0, int r1, float[] out, int o);
+
+    /**
+     * A few tokens: out[o + t·cols, o + (t+1)·cols) = Σ_{r ∈ [r0, r1)} x[t][r]·W[r][·] for t &lt; n;
+     * r0 is a multiple of 8.
+     */
+    abstract void multiplyRowsBatch(float[] x, int n, int r0, int r1, float[] out, int o);
 
     /** Computes y[t][r0..r1) for all n tokens; r0 is a multiple of 4. */
     abstract void multiplyTransposedRows(float[] x, int n, float[] y, int r0, int r1);

@@ -59,6 +59,11 @@ class QuantizedMatrixTest {
 
     /** Quantizes N(0,1) rows into a [rows, cols] tensor starting {@code misalign} bytes past a 64-byte boundary. */
     static TensorInfo quantized(DType type, int rows, int cols, int misalign, Random rnd) {
+        return quantized(arena, type, rows, cols, misalign, rnd);
+    }
+
+    /** As {@link #quantized(DType, int, int, int, Random)}, allocated in {@code arena}. */
+    static TensorInfo quantized(Arena arena, DType type, int rows, int cols, int misalign, Random rnd) {
         final long rowBytes = Quantizer.rowBytes(type, cols);
         final MemorySegment data = RandomTensors.allocate(arena, rowBytes * rows, misalign);
         final float[] src = RandomTensors.gaussian(rnd, cols);
@@ -133,7 +138,8 @@ class QuantizedMatrixTest {
                 assertClose(expected, magnitude, rows, y, n * cols, "multiply " + w + " n=" + n + " threads=" + pool.threads());
                 if (first == null) {
                     first = y;
-                } else if (n > 1) {
+                } else if (n > WeightMatrix.SMALL_BATCH) {
+                    // fewer tokens split rows into partial sums, as decode does: ulps may differ
                     assertArrayEquals(first, y, "multiply depends on the thread count");
                 }
             }
