@@ -61,7 +61,7 @@ class PromptCacheTest {
     }
 
     @Test
-    void continuationsAfterOneContextScoreExactlyAsFromScratch() {
+    void continuationsAfterOneContextScoreAsFromScratch() {
         try (BtlmModel reuse = demo(KvCache.Type.F32); BtlmModel fresh = demo(KvCache.Type.F32)) {
             fresh.setPromptReuse(false);
             int[] ctx = reuse.tokenizer().encode("And God said, Let there be light: and there was");
@@ -74,7 +74,9 @@ class PromptCacheTest {
                 long run = reuse.forwardedTokens() - before;
                 double[] all = fresh.score(ids).tokenLogprobs();
                 assertArrayEquals(Arrays.copyOfRange(all, ctx.length, ids.length), got, 1e-5, cont);
-                assertArrayEquals(got, fresh.scoreContinuation(ids, ctx.length).tokenLogprobs(), cont);
+                // the same logits either way, up to float rounding: a reused prefix means fewer rows per
+                // product, and products of 2..12 rows sum in another order than longer ones
+                assertArrayEquals(got, fresh.scoreContinuation(ids, ctx.length).tokenLogprobs(), 1e-5, cont);
                 if (!cont.equals(" light.")) {
                     assertEquals(c.length + 1, run, "the context's last token and the continuation");
                 }
