@@ -171,6 +171,31 @@ class PromptReuseTest {
     }
 
     @Test
+    void positionsComputedWithAnotherAlibiScalingAreNotReused() {
+        // btlm-tiny (n_positions 256) with dynamic scaling: past 256 tokens each prompt length has its own c
+        java.nio.file.Path tiny = java.nio.file.Path.of("..", "btlm4j-core", "src", "test", "resources", "fixtures",
+                "btlm-tiny");
+        java.util.function.Supplier<BtlmModel> load = () -> BtlmModel.load(tiny, new BtlmModel.Options(1, 1024, true,
+                org.btlm4j.model.KvCache.Type.F32, "dynamic"));
+        int[] ids = new java.util.Random(1).ints(500, 0, 50000).toArray();
+        try (ServerFixture s = new ServerFixture(ServerOptions.defaults(), load);
+                ServerFixture fresh = new ServerFixture(ServerOptions.defaults().withPromptCache(0, 0), load)) {
+            complete(s, Arrays.copyOf(ids, 300), 1);
+            long computed = metric(s, "btlm_prompt_tokens_computed_total");
+            assertSameChoice(complete(fresh, ids, 3), complete(s, ids, 3), "500 tokens after 300");
+            assertEquals(500, metric(s, "btlm_prompt_tokens_computed_total") - computed,
+                    "c = 300/256 before, 500/256 now: all recomputed");
+            assertEquals(0, metric(s, "btlm_prompt_cache_hits_total"));
+            // within the trained length c is 1 and the prefix is reused
+            complete(s, Arrays.copyOf(ids, 150), 1);
+            computed = metric(s, "btlm_prompt_tokens_computed_total");
+            assertSameChoice(complete(fresh, Arrays.copyOf(ids, 200), 3), complete(s, Arrays.copyOf(ids, 200), 3),
+                    "200 tokens after 150");
+            assertEquals(200 - 150, metric(s, "btlm_prompt_tokens_computed_total") - computed);
+        }
+    }
+
+    @Test
     void thePoolStaysWithinItsEntriesAndBytes() {
         int[] prefix = model.tokenizer().encode(PREFIX);
         try (ServerFixture s = new ServerFixture(ServerOptions.defaults().withPromptCache(2, 1L << 30))) {
