@@ -66,6 +66,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--prefill-chunk", paramLabel = "N", defaultValue = "128", description = "Prompt tokens read per batched step, shared by new requests (default: ${DEFAULT-VALUE}).")
     int prefillChunk;
 
+    @Option(names = "--prompt-cache-entries", paramLabel = "N", defaultValue = "4", description = "KV caches of finished requests kept so that a later prompt sharing their prefix (chat turns, few-shot blocks) reads only the rest; 0: none (default: ${DEFAULT-VALUE}).")
+    int promptCacheEntries;
+
+    @Option(names = "--prompt-cache-mib", paramLabel = "MIB", defaultValue = "1024", description = "Most memory those kept caches hold together, in MiB (default: ${DEFAULT-VALUE}).")
+    long promptCacheMib;
+
     @Option(names = "--chat-message", paramLabel = "FORMAT", defaultValue = "{role}: {content}\\n", description = "How each chat message is written; {content} is the text, {role} System, User, Assistant (other roles as sent) (default: '{role}: {content}\\n').")
     String chatMessage;
 
@@ -93,7 +99,7 @@ final class ServeCommand implements Callable<Integer> {
                 unescape(chatReplyPrefix), chatStops == null ? ChatTemplate.transcript().stops() : chatStops.stream().map(ServeCommand::unescape).toList());
         ServerOptions options = new ServerOptions(host, port, name, key == null || key.isEmpty() ? null : key, parallel,
                 queue, maxPromptTokens, maxTokensLimit, maxBody, Duration.ofSeconds(timeoutSeconds), prefillChunk,
-                template);
+                template, promptCacheEntries, promptCacheMib << 20);
         OpenAiServer server = OpenAiServer.start(options, () -> model.load(err));
         err.println("btlm: listening on http://" + host + ":" + server.port() + " (loading the model; /health says "
                 + "when it is ready)");

@@ -112,9 +112,7 @@ public final class Generator {
      */
     private int reuse(PromptState s, int[] ids, int limit, int keyLength) {
         float c = Alibi.scale(model.config().alibiScaling(), keyLength);
-        int n = s.commonPrefix(ids, limit, c);
-        s.cache().truncate(n);
-        return n;
+        return s.keepCommonPrefix(ids, limit, c);
     }
 
     /** One forward call through {@code s}, recording its tokens and scaling. */

@@ -16,8 +16,8 @@ public final class PromptState {
     private int[] tokens = new int[0];
     private float[] scales = new float[0];
 
-    /** An empty state around {@code cache}. */
-    PromptState(KvCache cache) {
+    /** A state around {@code cache}, which must be empty. */
+    public PromptState(KvCache cache) {
         this.cache = cache;
     }
 
@@ -48,7 +48,7 @@ public final class PromptState {
     }
 
     /** Leading positions (at most {@code limit}) holding {@code ids}' tokens, computed with scaling {@code c}. */
-    int commonPrefix(int[] ids, int limit, float c) {
+    public int commonPrefix(int[] ids, int limit, float c) {
         int n = Math.min(Math.min(limit, ids.length), cache.length());
         int i = 0;
         while (i < n && tokens[i] == ids[i] && scales[i] == c) {
@@ -57,8 +57,19 @@ public final class PromptState {
         return i;
     }
 
+    /**
+     * Keeps the {@link #commonPrefix} of at most {@code limit} positions (those holding {@code ids}'
+     * tokens computed with scaling {@code c}), drops the cached positions after it, and returns how
+     * many were kept: a call may then run {@code ids} from there.
+     */
+    public int keepCommonPrefix(int[] ids, int limit, float c) {
+        int n = commonPrefix(ids, limit, c);
+        cache.truncate(n);
+        return n;
+    }
+
     /** Notes the tokens and scaling of {@code count} positions just added at {@code position}. */
-    void record(int position, int[] ids, int from, int count, float c) {
+    public void record(int position, int[] ids, int from, int count, float c) {
         if (position + count > tokens.length) {
             int n = Math.max(position + count, Math.min(cache.maxPositions(), Math.max(256, tokens.length * 2)));
             tokens = Arrays.copyOf(tokens, n);

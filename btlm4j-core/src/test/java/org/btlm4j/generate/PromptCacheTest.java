@@ -108,6 +108,30 @@ class PromptCacheTest {
     }
 
     @Test
+    void aPromptStateKeepsOnlyTheSharedPrefixComputedWithTheSameScaling() {
+        try (BtlmModel m = demo(KvCache.Type.F32)) {
+            KvCache cache = new KvCache(m.config(), 64);
+            PromptState s = new PromptState(cache);
+            cache.fillRandomForBenchmark(30, 7);
+            int[] ids = new Random(3).ints(30, 0, 1000).toArray();
+            s.record(0, ids, 0, 20, 1f);
+            s.record(20, ids, 20, 10, 1.5f);
+            int[] other = ids.clone();
+            other[10] = ids[10] + 1;
+            assertEquals(20, s.commonPrefix(ids, 30, 1f), "positions from 20 on have another scaling");
+            assertEquals(12, s.commonPrefix(ids, 12, 1f), "at most the limit");
+            assertEquals(0, s.commonPrefix(ids, 30, 2f));
+            assertEquals(0, s.commonPrefix(ids, 30, 1.5f), "the first positions have another scaling");
+            assertEquals(10, s.commonPrefix(other, 30, 1f), "the tokens differ at 10");
+            assertEquals(20, s.keepCommonPrefix(ids, 30, 1f));
+            assertEquals(20, cache.length(), "the rest is dropped");
+            assertArrayEquals(Arrays.copyOf(ids, 20), s.tokens());
+            assertEquals(10, s.keepCommonPrefix(other, 30, 1f));
+            assertEquals(10, cache.length());
+        }
+    }
+
+    @Test
     void aSavedPromptIsRestoredInAnotherModelInstance(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("prompt.kv");
         for (KvCache.Type type : KvCache.Type.values()) {

@@ -11,6 +11,8 @@ import org.btlm4j.GenerationParams;
 import org.btlm4j.GenerationResult;
 import org.btlm4j.generate.Decoding;
 import org.btlm4j.generate.LogProbs;
+import org.btlm4j.generate.PromptState;
+import org.btlm4j.model.Alibi;
 import org.btlm4j.model.Btlm;
 import org.btlm4j.model.KvCache;
 
@@ -21,10 +23,17 @@ import org.btlm4j.model.KvCache;
  * step however many clients there are. New sequences join between steps, finished, cancelled and
  * timed-out ones leave and free their KV cache at once. At most {@code parallel} sequences are
  * active; up to {@code queueLength} more wait; beyond that {@link #submit} answers 429.
+ *
+ * <p>A sequence that finishes normally leaves its cache, with the tokens it holds, in a small
+ * {@link PromptPool}; a new sequence takes the entry sharing the longest prefix with its prompt
+ * (positions computed with the same ALiBi scaling only, see {@link PromptState}) and reads only
+ * the rest. Its last prompt token always runs: its logits give the first new token.
  */
 final class BatchEngine implements AutoCloseable {
     /** Rows of logits computed at once: bounds the [rows, vocab] buffer. */
     private static final int LOGIT_ROWS = 32;
+    /** Shortest shared prefix worth taking a kept cache for. */
+    static final int MIN_REUSED_PREFIX = 16;
 
     /** What one sequence (one choice) is to do. {@code logprobs} −1: none. */
     record Spec(int[] prompt, GenerationParams params, int logprobs, boolean promptLogprobs) {
@@ -80,6 +89,7 @@ final class BatchEngine implements AutoCloseable {
         final long started = System.nanoTime();
         long promptDone;
         boolean promptReported;
+        PromptState state;
         KvCache cache;
         int fed;
 
@@ -102,6 +112,7 @@ final class BatchEngine implements AutoCloseable {
     private final int queueLength;
     private final int prefillChunk;
     private final Metrics metrics;
+    private final PromptPool pool;
     private final Object lock = new Object();
     private final ArrayDeque<Job> waiting = new ArrayDeque<>();
     private final List<Job> active = new ArrayList<>(); // the engine thread's alone
@@ -121,6 +132,7 @@ final class BatchEngine implements AutoCloseable {
         this.queueLength = options.queueLength();
         this.prefillChunk = options.prefillChunk();
         this.metrics = metrics;
+        this.pool = new PromptPool(options.promptCacheEntries(), options.promptCacheBytes(), MIN_REUSED_PREFIX);
         this.thread = Thread.ofPlatform().name("btlm-batch").daemon(true).unstarted(this::loop);
         thread.start();
     }
@@ -141,6 +153,16 @@ final class BatchEngine implements AutoCloseable {
 
     long kvPositions() {
         return kvPositions;
+    }
+
+    /** Kept caches of finished sequences, waiting for a prompt that shares their prefix. */
+    int poolEntries() {
+        return pool.entries();
+    }
+
+    /** Bytes held by the kept caches. */
+    long poolBytes() {
+        return pool.bytes();
     }
 
     /** Queues the sequences of one request; 429 when there is no room for all of them. */
@@ -206,6 +228,7 @@ final class BatchEngine implements AutoCloseable {
                     }
                 }
                 if (closing && active.isEmpty() && waiting.isEmpty()) {
+                    pool.clear();
                     return;
                 }
                 while (active.size() < parallel && !waiting.isEmpty()) {
@@ -213,7 +236,7 @@ final class BatchEngine implements AutoCloseable {
                     if (j.ticket.cancelled) {
                         continue;
                     }
-                    j.cache = new KvCache(model.config(), model.contextLength(), model.kvType());
+                    admit(j);
                     active.add(j);
                 }
                 // those still waiting past their time limit give up (admitted ones end in step())
@@ -257,6 +280,24 @@ final class BatchEngine implements AutoCloseable {
         }
     }
 
+    /** Gives {@code j} a cache: a kept one sharing a prefix with its prompt, or a new one. */
+    private void admit(Job j) {
+        int[] prompt = j.spec.prompt();
+        // prompt log-probabilities need the logits of every position: those run from the start
+        if (!j.spec.promptLogprobs() && !j.decoding.done()) {
+            j.state = pool.take(prompt, prompt.length - 1, Alibi.scale(model.config().alibiScaling(), prompt.length));
+        }
+        if (j.state == null) {
+            j.state = new PromptState(new KvCache(model.config(), model.contextLength(), model.kvType()));
+        }
+        j.cache = j.state.cache();
+        j.fed = j.cache.length();
+        metrics.promptTokens.addAndGet(j.fed);
+        if (j.fed > 0) {
+            metrics.promptCacheHits.incrementAndGet();
+        }
+    }
+
     private void finishAll() {
         for (Job j : active) {
             j.cache.clear();
@@ -275,12 +316,12 @@ final class BatchEngine implements AutoCloseable {
             if (j.ticket.cancelled) {
                 metrics.cancelled.incrementAndGet();
                 j.decoding.stop(FinishReason.LENGTH);
-                leave(j);
+                leave(j, false);
             } else if (now - j.ticket.deadline > 0 || graceOver) {
                 j.decoding.stop(FinishReason.LENGTH);
-                leave(j);
+                leave(j, false);
             } else if (j.decoding.done() && !(j.spec.promptLogprobs() && j.reading())) {
-                leave(j); // max_tokens 0 without prompt log-probabilities: nothing to run
+                leave(j, false); // max_tokens 0 without prompt log-probabilities: nothing to run
             }
         }
         if (active.isEmpty()) {
@@ -318,10 +359,12 @@ final class BatchEngine implements AutoCloseable {
         int[] count = new int[b];
         int[] scale = new int[b];
         KvCache[] caches = new KvCache[b];
+        int[] at = new int[b];
         for (int s = 0, row = 0; s < b; s++) {
             Job j = rowsOf.get(s);
             count[s] = counts.get(s);
             caches[s] = j.cache;
+            at[s] = j.cache.length();
             if (j.reading()) {
                 System.arraycopy(j.spec.prompt(), j.fed, tokens, row, count[s]);
                 scale[s] = j.spec.prompt().length; // the whole prompt's, as one call would
@@ -333,6 +376,10 @@ final class BatchEngine implements AutoCloseable {
         }
         float[] hidden = forward.forwardBatch(tokens, count, caches, scale);
         metrics.steps.incrementAndGet();
+        for (int s = 0, row = 0; s < b; row += count[s], s++) {
+            rowsOf.get(s).state.record(at[s], tokens, row, count[s], Alibi.scale(model.config().alibiScaling(),
+                    scale[s]));
+        }
 
         // the rows whose logits are needed, in order: -1 = sample the next token, else the prompt
         // position whose token the row predicts
@@ -363,6 +410,7 @@ final class BatchEngine implements AutoCloseable {
             }
             j.fed = end;
             metrics.promptTokens.addAndGet(count[s]);
+            metrics.promptTokensComputed.addAndGet(count[s]);
             if (last) {
                 j.promptDone = System.nanoTime();
             }
@@ -392,7 +440,7 @@ final class BatchEngine implements AutoCloseable {
         for (int i = active.size() - 1; i >= 0; i--) {
             Job j = active.get(i);
             if (j.decoding.done() && !j.reading()) {
-                leave(j);
+                leave(j, true);
             }
         }
     }
@@ -438,12 +486,17 @@ final class BatchEngine implements AutoCloseable {
         }
     }
 
-    private void leave(Job j) {
+    /** Ends {@code j}; {@code keep}: it finished normally, and its cache goes to the pool. */
+    private void leave(Job j, boolean keep) {
         reportPrompt(j);
         long now = System.nanoTime();
         j.ticket.events.add(new Done(j.choice, j.decoding.result(), List.copyOf(j.promptLogprobs),
                 (j.promptDone == 0 ? now : j.promptDone) - j.started, now - j.started));
-        j.cache.clear();
+        if (keep) {
+            pool.put(j.state);
+        } else {
+            j.cache.clear();
+        }
         active.remove(j);
         synchronized (lock) {
             activeCount = active.size();

@@ -13,6 +13,8 @@ final class Metrics {
     final AtomicLong rejected = new AtomicLong(); // 4xx answers (429 included)
     final AtomicLong busy = new AtomicLong();     // 429 answers
     final AtomicLong promptTokens = new AtomicLong();
+    final AtomicLong promptTokensComputed = new AtomicLong(); // read through the model, not taken from a kept cache
+    final AtomicLong promptCacheHits = new AtomicLong();
     final AtomicLong generatedTokens = new AtomicLong();
     final AtomicLong cancelled = new AtomicLong();
     final AtomicLong steps = new AtomicLong();
@@ -50,6 +52,9 @@ final class Metrics {
         counter(b, "btlm_requests_rejected_total", "requests answered with a 4xx error", rejected.get());
         counter(b, "btlm_requests_busy_total", "requests refused with 429 because the queue was full", busy.get());
         counter(b, "btlm_prompt_tokens_total", "prompt tokens read", promptTokens.get());
+        counter(b, "btlm_prompt_tokens_computed_total", "prompt tokens run through the model (the rest came from "
+                + "kept caches)", promptTokensComputed.get());
+        counter(b, "btlm_prompt_cache_hits_total", "sequences that started from a kept cache", promptCacheHits.get());
         counter(b, "btlm_generated_tokens_total", "tokens generated", generatedTokens.get());
         counter(b, "btlm_sequences_cancelled_total", "sequences ended by a client disconnect", cancelled.get());
         counter(b, "btlm_decode_steps_total", "batched forward steps", steps.get());
@@ -62,6 +67,10 @@ final class Metrics {
                 engine == null ? 0 : engine.kvBytes());
         gauge(b, "btlm_kv_cache_positions", "positions held in the KV caches of active sequences",
                 engine == null ? 0 : engine.kvPositions());
+        gauge(b, "btlm_prompt_cache_entries", "KV caches of finished sequences kept for prefix reuse",
+                engine == null ? 0 : engine.poolEntries());
+        gauge(b, "btlm_prompt_cache_bytes", "bytes held by the kept KV caches",
+                engine == null ? 0 : engine.poolBytes());
         return b.toString();
     }
 

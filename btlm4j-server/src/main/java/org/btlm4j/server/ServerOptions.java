@@ -24,10 +24,21 @@ import org.btlm4j.ChatTemplate;
  *                             so that a long prompt delays the other sequences' next token by one
  *                             bounded step only
  * @param chatTemplate         how chat messages become a prompt (null: {@link ChatTemplate#transcript()})
+ * @param promptCacheEntries   most KV caches of finished sequences kept for a later prompt sharing
+ *                             their prefix (0: none)
+ * @param promptCacheBytes     most bytes those kept caches may hold together
  */
 public record ServerOptions(String host, int port, String modelName, String apiKey, int parallel, int queueLength,
         int maxPromptTokens, int maxTokensLimit, long maxBodyBytes, Duration requestTimeout, int prefillChunk,
-        ChatTemplate chatTemplate) {
+        ChatTemplate chatTemplate, int promptCacheEntries, long promptCacheBytes) {
+
+    /** Without prompt-cache settings: the default pool (4 entries, 1 GiB). */
+    public ServerOptions(String host, int port, String modelName, String apiKey, int parallel, int queueLength,
+            int maxPromptTokens, int maxTokensLimit, long maxBodyBytes, Duration requestTimeout, int prefillChunk,
+            ChatTemplate chatTemplate) {
+        this(host, port, modelName, apiKey, parallel, queueLength, maxPromptTokens, maxTokensLimit, maxBodyBytes,
+                requestTimeout, prefillChunk, chatTemplate, 4, 1L << 30);
+    }
 
     public ServerOptions {
         if (port < 0 || port > 65535) {
@@ -54,6 +65,12 @@ public record ServerOptions(String host, int port, String modelName, String apiK
         if (prefillChunk < 1) {
             throw new BtlmException("--prefill-chunk must be at least 1, got " + prefillChunk);
         }
+        if (promptCacheEntries < 0) {
+            throw new BtlmException("--prompt-cache-entries must be 0 (none) or more, got " + promptCacheEntries);
+        }
+        if (promptCacheBytes < 0) {
+            throw new BtlmException("--prompt-cache-mib must be 0 or more, got " + promptCacheBytes + " bytes");
+        }
         if (chatTemplate == null) {
             chatTemplate = ChatTemplate.transcript();
         }
@@ -70,26 +87,36 @@ public record ServerOptions(String host, int port, String modelName, String apiK
 
     public ServerOptions withPort(int p) {
         return new ServerOptions(host, p, modelName, apiKey, parallel, queueLength, maxPromptTokens, maxTokensLimit,
-                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate);
+                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate, promptCacheEntries,
+                promptCacheBytes);
     }
 
     public ServerOptions withApiKey(String key) {
         return new ServerOptions(host, port, modelName, key, parallel, queueLength, maxPromptTokens, maxTokensLimit,
-                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate);
+                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate, promptCacheEntries,
+                promptCacheBytes);
     }
 
     public ServerOptions withParallel(int n, int queue) {
         return new ServerOptions(host, port, modelName, apiKey, n, queue, maxPromptTokens, maxTokensLimit,
-                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate);
+                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate, promptCacheEntries,
+                promptCacheBytes);
     }
 
     public ServerOptions withLimits(int promptTokens, int maxTokens, long bodyBytes, Duration timeout) {
         return new ServerOptions(host, port, modelName, apiKey, parallel, queueLength, promptTokens, maxTokens,
-                bodyBytes, timeout, prefillChunk, chatTemplate);
+                bodyBytes, timeout, prefillChunk, chatTemplate, promptCacheEntries,
+                promptCacheBytes);
+    }
+
+    public ServerOptions withPromptCache(int entries, long bytes) {
+        return new ServerOptions(host, port, modelName, apiKey, parallel, queueLength, maxPromptTokens, maxTokensLimit,
+                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate, entries, bytes);
     }
 
     public ServerOptions withModelName(String name) {
         return new ServerOptions(host, port, name, apiKey, parallel, queueLength, maxPromptTokens, maxTokensLimit,
-                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate);
+                maxBodyBytes, requestTimeout, prefillChunk, chatTemplate, promptCacheEntries,
+                promptCacheBytes);
     }
 }

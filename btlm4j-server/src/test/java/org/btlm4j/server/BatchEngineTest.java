@@ -58,9 +58,14 @@ class BatchEngineTest {
                 }
                 assertEquals(0, engine.active());
                 assertEquals(0, engine.kvBytes());
+                // both finished normally: their caches are kept for a later prompt, within the bounds
+                assertEquals(2, engine.poolEntries());
+                assertTrue(engine.poolBytes() > 0 && engine.poolBytes() <= options.promptCacheBytes());
             } finally {
                 engine.close();
             }
+            assertEquals(0, engine.poolEntries(), "shutting down frees the kept caches");
+            assertEquals(0, engine.poolBytes());
         }
     }
 }

@@ -23,7 +23,11 @@ final class ServerFixture implements AutoCloseable {
     final String base;
 
     ServerFixture(ServerOptions options) {
-        server = OpenAiServer.start(options.withPort(0), () -> BtlmModel.load(demo(), new BtlmModel.Options(2, 0)));
+        this(options, () -> BtlmModel.load(demo(), new BtlmModel.Options(2, 0)));
+    }
+
+    ServerFixture(ServerOptions options, java.util.function.Supplier<BtlmModel> load) {
+        server = OpenAiServer.start(options.withPort(0), load);
         base = "http://127.0.0.1:" + server.port();
         try {
             server.awaitReady();

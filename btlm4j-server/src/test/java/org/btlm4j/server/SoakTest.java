@@ -150,22 +150,26 @@ class SoakTest {
             System.out.printf(Locale.ROOT, "soak: %d s, %d clients, %d requests (%d streams alone-equal, %d of them "
                     + "slow readers, %d hang-ups, %d bad requests, %d busy 429, %d health checks), %d tokens, "
                     + "%.1f tokens/s, stream latency p50 %.0f ms p99 %.0f ms, heap after GC %.1f → %.1f MiB, "
-                    + "threads %d → %d, KV bytes after %d, active after %d%n", seconds, CLIENTS, requests.get(),
+                    + "threads %d → %d, KV bytes after %d, active after %d, kept caches %d (%d bytes)%n", seconds, CLIENTS, requests.get(),
                     goodStreams.get(), slowStreams.get(), hangUps.get(), badRequests.get(), busy.get(),
                     healthChecks.get(), tokens, tokens / loadSeconds, percentile(sorted, 0.50) / 1e6,
                     percentile(sorted, 0.99) / 1e6, heapBefore / 1048576.0, heapAfter / 1048576.0, threadsBefore,
-                    threadsAfter, after.kvBytes, after.active);
+                    threadsAfter, after.kvBytes, after.active, after.poolEntries, after.poolBytes);
             assertEquals(List.of(), List.copyOf(failures), "failures under load");
             assertTrue(goodStreams.get() >= CLIENTS / 4, goodStreams.get() + " well-behaved streams completed");
             assertTrue(hangUps.get() > 0 && badRequests.get() > 0, "every kind of fault was sent");
             assertEquals(0, after.active, "sequences left active");
             assertEquals(0, after.kvBytes, "KV cache bytes left");
+            // finished sequences' caches kept for prefix reuse: bounded, and held apart from the active ones
+            assertTrue(after.poolEntries <= options.promptCacheEntries(), after.poolEntries + " kept caches");
+            assertTrue(after.poolBytes <= options.promptCacheBytes(), after.poolBytes + " bytes in kept caches");
             assertEquals(0, after.queued, "sequences left queued");
             assertEquals(0, after.inFlight, "request handlers left running");
             assertTrue(after.cancelled > before.cancelled, "hang-ups cancelled their sequences");
             assertTrue(threadsAfter <= threadsBefore + THREAD_TOLERANCE, threadsBefore + " → " + threadsAfter
                     + " threads");
-            assertTrue(heapAfter <= heapBefore + HEAP_TOLERANCE, heapBefore + " → " + heapAfter + " heap bytes");
+            // the kept caches may have grown (by at most their bound) between the two measures
+            assertTrue(heapAfter - after.poolBytes <= heapBefore - before.poolBytes + HEAP_TOLERANCE, heapBefore + " → " + heapAfter + " heap bytes");
 
             // graceful stop with streams running: each ends cleanly, with a finish reason and [DONE]
             stopped = true;
@@ -478,7 +482,8 @@ class SoakTest {
     }
 
     /** The gauges and counters of {@code /metrics} that the soak checks. */
-    record Metricsnap(long active, long kvBytes, long queued, long inFlight, long generated, long cancelled) {
+    record Metricsnap(long active, long kvBytes, long queued, long inFlight, long generated, long cancelled,
+            long poolEntries, long poolBytes) {
         static Metricsnap of(HttpClient http, String base) throws IOException, InterruptedException {
             String text = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).build(),
                     HttpResponse.BodyHandlers.ofString()).body();
@@ -491,7 +496,8 @@ class SoakTest {
             }
             return new Metricsnap(v.get("btlm_active_sequences"), v.get("btlm_kv_cache_bytes"),
                     v.get("btlm_queue_depth"), v.get("btlm_requests_in_flight"), v.get("btlm_generated_tokens_total"),
-                    v.get("btlm_sequences_cancelled_total"));
+                    v.get("btlm_sequences_cancelled_total"), v.get("btlm_prompt_cache_entries"),
+                    v.get("btlm_prompt_cache_bytes"));
         }
 
         /** Once the last hang-ups have been noticed (at the server's next write) and their sequences freed. */
