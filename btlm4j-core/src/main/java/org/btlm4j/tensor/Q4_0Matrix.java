@@ -6,7 +6,6 @@ import static jdk.incubator.vector.VectorOperators.I2F;
 import static jdk.incubator.vector.VectorOperators.LSHR;
 
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
@@ -27,9 +26,8 @@ import org.btlm4j.checkpoint.DType;
  * decode keeps one row with two blocks per iteration. The conversions are written out at every
  * load (see {@link BF16Matrix} for why).
  */
-public final class Q4_0Matrix extends WeightMatrix {
+public final class Q4_0Matrix extends BlockQuantizedMatrix {
 
-    private static final int QK = Quantized.QK;
     private static final int HALF = QK / 2;
     private static final int BB = 18; // block bytes
     /** Byte offset of the quants in a block. */
@@ -37,13 +35,10 @@ public final class Q4_0Matrix extends WeightMatrix {
 
     /** Bytes per row. */
     private final long stride;
-    /** Whole blocks per row (a partial last block is not counted). */
-    private final int fullBlocks;
 
     Q4_0Matrix(String name, int rows, int cols, MemorySegment data) {
         super(name, rows, cols, data);
         this.stride = Quantizer.rowBytes(DType.Q4_0, cols);
-        this.fullBlocks = cols / QK;
         if (stride * rows != data.byteSize()) {
             throw new IllegalArgumentException(this + " needs " + stride * rows + " bytes, got " + data.byteSize());
         }
@@ -75,7 +70,8 @@ public final class Q4_0Matrix extends WeightMatrix {
     // ---- dequantization ----
 
     /** Writes blocks [b0, b1) of row r (32 floats each, padding included) to dst[off...). */
-    private void dequantizeBlocks(int r, int b0, int b1, float[] dst, int off) {
+    @Override
+    void dequantizeBlocks(int r, int b0, int b1, float[] dst, int off) {
         final MemorySegment w = data;
         final long base = r * stride;
         for (int b = b0; b < b1; b++, off += QK) {
@@ -95,62 +91,6 @@ public final class Q4_0Matrix extends WeightMatrix {
                     final int v = w.get(Quantized.BYTE, o + QS + k) & 0xFF;
                     dst[off + k] = d * ((v & 0xF) - 8);
                     dst[off + HALF + k] = d * ((v >>> 4) - 8);
-                }
-            }
-        }
-    }
-
-    @Override
-    void convertRow(int r, float[] dst, int dstOffset) {
-        dequantizeBlocks(r, 0, fullBlocks, dst, dstOffset);
-        if (fullBlocks * QK < cols) {
-            final float[] last = new float[QK];
-            dequantizeBlocks(r, fullBlocks, fullBlocks + 1, last, 0);
-            System.arraycopy(last, 0, dst, dstOffset + fullBlocks * QK, cols - fullBlocks * QK);
-        }
-    }
-
-    // ---- y = x·W (speed secondary: rows are dequantized into a buffer and added with axpy) ----
-
-    @Override
-    void multiplyRows(float[] x, int r0, int r1, float[] out, int o) {
-        Arrays.fill(out, o, o + cols, 0f);
-        final int blocks = (cols + QK - 1) / QK;
-        final float[] buf = new float[blocks * QK];
-        for (int r = r0; r < r1; r++) {
-            dequantizeBlocks(r, 0, blocks, buf, 0);
-            VectorMath.axpy(x[r], buf, 0, out, o, cols);
-        }
-    }
-
-    /** A few tokens: each row is dequantized once and added to every token's output. */
-    @Override
-    void multiplyRowsBatch(float[] x, int n, int r0, int r1, float[] out, int o) {
-        Arrays.fill(out, o, o + n * cols, 0f);
-        final int blocks = (cols + QK - 1) / QK;
-        final float[] buf = new float[blocks * QK];
-        for (int r = r0; r < r1; r++) {
-            dequantizeBlocks(r, 0, blocks, buf, 0);
-            for (int t = 0; t < n; t++) {
-                VectorMath.axpy(x[t * rows + r], buf, 0, out, o + t * cols, cols);
-            }
-        }
-    }
-
-    @Override
-    void multiplyColumns(float[] x, int n, float[] y, int c0, int c1) {
-        final float[] buf = new float[Quantized.COLUMN_CHUNK + 2 * QK];
-        for (int a = c0; a < c1; a += Quantized.COLUMN_CHUNK) {
-            final int e = Math.min(c1, a + Quantized.COLUMN_CHUNK);
-            final int b0 = a / QK;
-            final int b1 = (e + QK - 1) / QK;
-            for (int t = 0; t < n; t++) {
-                Arrays.fill(y, t * cols + a, t * cols + e, 0f);
-            }
-            for (int r = 0; r < rows; r++) {
-                dequantizeBlocks(r, b0, b1, buf, 0);
-                for (int t = 0; t < n; t++) {
-                    VectorMath.axpy(x[t * rows + r], buf, a - b0 * QK, y, t * cols + a, e - a);
                 }
             }
         }

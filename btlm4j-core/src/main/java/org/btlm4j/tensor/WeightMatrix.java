@@ -32,7 +32,7 @@ import org.btlm4j.checkpoint.TensorInfo;
  *
  * <p>Instances are immutable and may be used from several threads at once.
  */
-public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matrix, Q8_0Matrix, Q4_0Matrix {
+public abstract sealed class WeightMatrix permits F32Matrix, F16Matrix, BF16Matrix, BlockQuantizedMatrix {
 
     static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
     /** Ints with as many lanes as {@link #FLOATS}: the intermediate of half-precision conversion. */
