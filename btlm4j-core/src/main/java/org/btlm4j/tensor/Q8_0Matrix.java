@@ -49,18 +49,10 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
     }
 
     /** Element c of row r, scalar. */
-    private float element(int r, int c) {
+    @Override
+    float element(int r, int c) {
         final long o = r * stride + (long) (c / QK) * BB;
         return Float.float16ToFloat(data.get(Quantized.SHORT_LE, o)) * data.get(Quantized.BYTE, o + QS + c % QK);
-    }
-
-    /** Σ_{c ∈ [32·fullBlocks, cols)} x[xo + c]·W[r][c]: the partial last block, scalar. */
-    private float tail(float[] x, int xo, int r) {
-        float s = 0;
-        for (int c = fullBlocks * QK; c < cols; c++) {
-            s = Math.fma(x[xo + c], element(r, c), s);
-        }
-        return s;
     }
 
     // ---- dequantization ----
@@ -92,15 +84,7 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
     @Override
     void multiplyTransposedRows(float[] x, int n, float[] y, int r0, int r1) {
         if (!Quantized.VECTOR) {
-            for (int t = 0; t < n; t++) {
-                for (int r = r0; r < r1; r++) {
-                    float s = 0;
-                    for (int c = 0; c < cols; c++) {
-                        s = Math.fma(x[t * cols + c], element(r, c), s);
-                    }
-                    y[t * rows + r] = s;
-                }
-            }
+            multiplyTransposedScalar(x, n, y, r0, r1);
             return;
         }
         if (n == 1) {
@@ -118,32 +102,7 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
             }
             return;
         }
-        // Prefill: four rows at a time are dequantized once into buf (d·q is exact in float) and
-        // then multiplied by all n tokens in 4×4 float tiles, so the conversion is spent once per
-        // row instead of once per tile. Converting inside the tile (4×4 or 2×8) measured 1.2–1.5×
-        // slower; splitting the columns into L1-sized chunks was slower still (the 16 horizontal
-        // sums per tile and chunk dominate).
-        final int full = fullBlocks * QK;
-        final float[] buf = new float[4 * full];
-        final float[] sums = new float[8];
-        for (int r = r0; r < r1; r += 4) {
-            for (int i = 0; i < 4; i++) {
-                dequantizeBlocks(Math.min(r + i, r1 - 1), 0, fullBlocks, buf, i * full);
-            }
-            for (int t = 0; t < n; t += 4) {
-                if (n - t <= 2) {
-                    Quantized.floatTile4x2(x, n, cols, full, t, buf, sums);
-                    for (int k = 0; k < 2 && t + k < n; k++) {
-                        final int at = (t + k) * rows + r;
-                        for (int i = 0; i < 4 && r + i < r1; i++) {
-                            y[at + i] = full < cols ? sums[2 * i + k] + tail(x, (t + k) * cols, r + i) : sums[2 * i + k];
-                        }
-                    }
-                } else {
-                    floatTile4x4(x, n, y, r, r1, t, buf);
-                }
-            }
-        }
+        multiplyTransposedPrefill(x, n, y, r0, r1);
     }
 
     /**
@@ -239,62 +198,6 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
         final float[] s = {VectorMath.sum(a0), VectorMath.sum(a1), VectorMath.sum(a2), VectorMath.sum(a3)};
         for (int i = 0; i < 4 && r + i < r1; i++) {
             y[r + i] = partial ? s[i] + tail(x, 0, r + i) : s[i];
-        }
-    }
-
-    /**
-     * Rows r..r+3 × tokens t..t+3 (prefill) from buf, where the caller has dequantized the four
-     * rows' whole blocks (d·q, exact) once for all tokens; slots past r1 or n repeat the last row
-     * or token and are not stored.
-     */
-    private void floatTile4x4(float[] x, int n, float[] y, int r, int r1, int t, float[] buf) {
-        final int full = fullBlocks * QK;
-        final int x0 = t * cols;
-        final int x1 = Math.min(t + 1, n - 1) * cols;
-        final int x2 = Math.min(t + 2, n - 1) * cols;
-        final int x3 = Math.min(t + 3, n - 1) * cols;
-        // a<row><token>
-        FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
-        a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = FloatVector.zero(FLOATS);
-        a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(FLOATS);
-        for (int c = 0; c < full; c += LANES) {
-            final FloatVector w0 = FloatVector.fromArray(FLOATS, buf, c);
-            final FloatVector w1 = FloatVector.fromArray(FLOATS, buf, full + c);
-            final FloatVector w2 = FloatVector.fromArray(FLOATS, buf, 2 * full + c);
-            final FloatVector w3 = FloatVector.fromArray(FLOATS, buf, 3 * full + c);
-            FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + c);
-            a00 = w0.fma(xv, a00);
-            a10 = w1.fma(xv, a10);
-            a20 = w2.fma(xv, a20);
-            a30 = w3.fma(xv, a30);
-            xv = FloatVector.fromArray(FLOATS, x, x1 + c);
-            a01 = w0.fma(xv, a01);
-            a11 = w1.fma(xv, a11);
-            a21 = w2.fma(xv, a21);
-            a31 = w3.fma(xv, a31);
-            xv = FloatVector.fromArray(FLOATS, x, x2 + c);
-            a02 = w0.fma(xv, a02);
-            a12 = w1.fma(xv, a12);
-            a22 = w2.fma(xv, a22);
-            a32 = w3.fma(xv, a32);
-            xv = FloatVector.fromArray(FLOATS, x, x3 + c);
-            a03 = w0.fma(xv, a03);
-            a13 = w1.fma(xv, a13);
-            a23 = w2.fma(xv, a23);
-            a33 = w3.fma(xv, a33);
-        }
-        final float[] s = {
-            VectorMath.sum(a00), VectorMath.sum(a01), VectorMath.sum(a02), VectorMath.sum(a03),
-            VectorMath.sum(a10), VectorMath.sum(a11), VectorMath.sum(a12), VectorMath.sum(a13),
-            VectorMath.sum(a20), VectorMath.sum(a21), VectorMath.sum(a22), VectorMath.sum(a23),
-            VectorMath.sum(a30), VectorMath.sum(a31), VectorMath.sum(a32), VectorMath.sum(a33)};
-        final boolean partial = full < cols;
-        for (int k = 0; k < 4 && t + k < n; k++) {
-            final int at = (t + k) * rows + r;
-            for (int i = 0; i < 4 && r + i < r1; i++) {
-                final float sum = s[4 * i + k];
-                y[at + i] = partial ? sum + tail(x, (t + k) * cols, r + i) : sum;
-            }
         }
     }
 }
