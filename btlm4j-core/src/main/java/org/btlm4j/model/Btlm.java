@@ -228,6 +228,7 @@ public final class Btlm {
         final byte[] blockValues = cache.blockValues(layer);
         final float[] tailKeys = cache.tailKeys(layer);
         final float[] tailValues = cache.tailValues(layer);
+        final int blockStride = blocks == null ? 0 : cache.blockRow(0, 1); // bytes between two dimensions' blocks
         final int quantized = KvCache.quantizedLength(p + nt); // this layer has stored p + nt positions
         pool.forRange(nt * nHead, (from, to) -> {
             float[] scores = new float[p + nt];
@@ -239,7 +240,17 @@ public final class Btlm {
                 int nq = Math.min(n, quantized); // quantized types: keys [0, nq) in blocks, [nq, n) in the tail
                 int qOff = t * 3 * e + h * d;
                 java.util.Arrays.fill(scores, 0, n, 0f);
-                for (int k = 0; k < d; k++) {
+                int k0 = 0; // quantized types: four dimensions per pass over the scores
+                if (blocks != null) {
+                    for (; k0 + BlockVectors.GROUP <= d; k0 += BlockVectors.GROUP) {
+                        BlockVectors.axpy4(blocks, qkv, qOff + k0, blockKeys, cache.blockRow(h, k0), blockStride,
+                                scores, 0, nq);
+                    }
+                    for (int k = 0; k < k0; k++) {
+                        VectorMath.axpy(qkv[qOff + k], tailKeys, cache.tailRow(h, k), scores, nq, n - nq);
+                    }
+                }
+                for (int k = k0; k < d; k++) {
                     float q = qkv[qOff + k];
                     switch (type) {
                         case F32 -> VectorMath.axpy(q, keys, cache.row(h, k), scores, 0, n);
@@ -256,7 +267,17 @@ public final class Btlm {
                 }
                 VectorMath.softmaxInPlace(scores, 0, n);
                 int oOff = t * e + h * d;
-                for (int k = 0; k < d; k++) {
+                int v0 = 0;
+                if (blocks != null) {
+                    for (; v0 + BlockVectors.GROUP <= d; v0 += BlockVectors.GROUP) {
+                        BlockVectors.dot4(blocks, scores, 0, blockValues, cache.blockRow(h, v0), blockStride, nq,
+                                out, oOff + v0);
+                    }
+                    for (int k = 0; k < v0; k++) {
+                        out[oOff + k] += VectorMath.dot(scores, nq, tailValues, cache.tailRow(h, k), n - nq);
+                    }
+                }
+                for (int k = v0; k < d; k++) {
                     out[oOff + k] = switch (type) {
                         case F32 -> VectorMath.dot(scores, 0, values, cache.row(h, k), n);
                         case F16 -> HalfVectors.dot(scores, 0, halfValues, cache.row(h, k), n);

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Random;
 import org.btlm4j.BtlmException;
 import org.btlm4j.BtlmModel;
+import org.btlm4j.tensor.BlockVectors;
 import org.btlm4j.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -147,6 +148,63 @@ class KvCacheTest {
             };
             assertTrue(max < bound, type + " logits differ by " + max);
             assertTrue(max > 0, "a lossy cache that changes nothing was not used");
+        }
+    }
+
+    /**
+     * Attention over a quantized cache equals attention over an exact cache holding the values the
+     * blocks encode: after a 45-token prompt (one whole block and a 13-position tail), an f32 cache
+     * is filled with the dequantized keys and values and one more token is decoded through both.
+     * Only float rounding may differ. Head sizes 32 (eight four-dimension passes), 16 and 3 (none).
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"demo, Q8_0", "demo, Q4_0", "tiny, Q8_0", "tiny, Q4_0",
+            "f32, Q8_0", "f32, Q4_0"})
+    void quantizedAttentionEqualsExactAttentionOverTheDequantizedCache(String fixture, KvCache.Type type) {
+        java.nio.file.Path dir = switch (fixture) {
+            case "demo" -> Fixtures.demo();
+            case "tiny" -> Fixtures.tiny();
+            default -> Fixtures.extra(fixture);
+        };
+        try (BtlmModel model = BtlmModel.load(dir, new BtlmModel.Options(2, 0))) {
+            Btlm btlm = model.forwardPass();
+            BtlmConfig config = model.config();
+            int vocab = config.vocabSize();
+            java.util.Random r = new java.util.Random(11);
+            int[] ids = new int[46];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = r.nextInt(vocab);
+            }
+            int n = ids.length - 1;
+            KvCache quantized = new KvCache(config, 64, type);
+            btlm.forward(ids, 0, n, quantized, n);
+            KvCache exact = new KvCache(config, 64);
+            exact.preallocate(n + 1);
+            int whole = KvCache.quantizedLength(n);
+            float[] row = new float[whole];
+            for (int l = 0; l < config.nLayer(); l++) {
+                for (int h = 0; h < config.nHead(); h++) {
+                    for (int d = 0; d < config.headDim(); d++) {
+                        java.util.Arrays.fill(row, 0f);
+                        BlockVectors.axpy(type.blockType(), 1f, quantized.blockKeys(l), quantized.blockRow(h, d), row, 0, whole);
+                        System.arraycopy(row, 0, exact.keys(l), exact.row(h, d), whole);
+                        System.arraycopy(quantized.tailKeys(l), quantized.tailRow(h, d), exact.keys(l), exact.row(h, d) + whole,
+                                n - whole);
+                        java.util.Arrays.fill(row, 0f);
+                        BlockVectors.axpy(type.blockType(), 1f, quantized.blockValues(l), quantized.blockRow(h, d), row, 0, whole);
+                        System.arraycopy(row, 0, exact.values(l), exact.row(h, d), whole);
+                        System.arraycopy(quantized.tailValues(l), quantized.tailRow(h, d), exact.values(l),
+                                exact.row(h, d) + whole, n - whole);
+                    }
+                }
+            }
+            exact.advance(n);
+            float[] a = new float[vocab];
+            float[] b = new float[vocab];
+            btlm.logits(btlm.forward(ids, n, 1, quantized, n + 1), 0, 1, a);
+            btlm.logits(btlm.forward(ids, n, 1, exact, n + 1), 0, 1, b);
+            double max = maxDiff(a, b);
+            assertTrue(max < 1e-4, fixture + " " + type + ": logits differ by " + max);
         }
     }
 
