@@ -10,6 +10,7 @@ import java.util.function.Supplier;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import org.btlm4j.checkpoint.DType;
 import org.btlm4j.checkpoint.GgufFile;
 import org.btlm4j.checkpoint.InMemoryCopy;
 import org.btlm4j.checkpoint.ModelDirectory;
@@ -302,11 +303,13 @@ public final class BtlmModel implements AutoCloseable {
                     ? JaisLayout.config((GgufFile) source, where) : ggufConfig((GgufFile) source, where);
             config = options.apply(config);
             long bytes = 0;
+            long fourBit = 0;
             for (var t : source.tensors().values()) {
                 bytes += t.data().byteSize();
+                fourBit += t.dtype() == DType.Q4_0 ? t.data().byteSize() : 0;
             }
             int threads = options.threads() == 0 ? Parallel.defaultThreads() : options.threads();
-            return MemoryEstimate.of(config, bytes, options.mmap(), options.kvType(), contextFor(config, options),
+            return MemoryEstimate.of(config, bytes, fourBit, options.mmap(), options.kvType(), contextFor(config, options),
                     threads);
         }
     }

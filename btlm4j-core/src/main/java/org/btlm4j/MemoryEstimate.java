@@ -20,12 +20,14 @@ import org.btlm4j.model.KvCache;
  * @param activations the buffers of one forward call over a prompt chunk of
  *                    {@link #PREFILL_CHUNK} tokens, the attention scores of each thread and a
  *                    block of scoring logits, all float32
+ * @param fourBit     whether most of the weight bytes are 4-bit already (then quantizing is no
+ *                    remedy to suggest)
  * @param runtime     the rest of the heap ({@link #HEAP_MARGIN}: tokenizer, model objects, garbage
  *                    between collections — the launcher caps the heap at {@link #heapBytes}) and
  *                    the JVM outside its heap ({@link #NON_HEAP})
  */
 public record MemoryEstimate(long weights, boolean mapped, long kvCache, long activations, long runtime,
-        int contextLength, KvCache.Type kvType) {
+        int contextLength, KvCache.Type kvType, boolean fourBit) {
     /** Tokens a prompt is fed in per forward call (the generator's chunk). */
     public static final int PREFILL_CHUNK = 512;
     /**
@@ -50,9 +52,12 @@ public record MemoryEstimate(long weights, boolean mapped, long kvCache, long ac
         return kvCache + activations + HEAP_MARGIN;
     }
 
-    /** Estimates a run of {@code config} (already adjusted by the load options) with these weights. */
-    public static MemoryEstimate of(BtlmConfig config, long weightBytes, boolean mapped, KvCache.Type kvType,
-            int contextLength, int threads) {
+    /**
+     * Estimates a run of {@code config} (already adjusted by the load options) with these weights,
+     * {@code fourBitBytes} of them in 4-bit tensors.
+     */
+    public static MemoryEstimate of(BtlmConfig config, long weightBytes, long fourBitBytes, boolean mapped,
+            KvCache.Type kvType, int contextLength, int threads) {
         long e = config.nEmbd();
         long nt = Math.min(PREFILL_CHUNK, contextLength);
         long inner = (long) config.nInner() * (config.activation() == BtlmConfig.Activation.SWIGLU ? 2 : 1);
@@ -61,7 +66,7 @@ public record MemoryEstimate(long weights, boolean mapped, long kvCache, long ac
                 + 32L * config.vocabSize(); // logits of a block of scored rows
         long activations = 4 * floats;
         return new MemoryEstimate(weightBytes, mapped, KvCache.bytesFor(config, kvType, contextLength), activations,
-                HEAP_MARGIN + NON_HEAP, contextLength, kvType);
+                HEAP_MARGIN + NON_HEAP, contextLength, kvType, fourBitBytes * 2 > weightBytes);
     }
 
     /**
@@ -77,7 +82,10 @@ public record MemoryEstimate(long weights, boolean mapped, long kvCache, long ac
                     .append("), ");
         }
         hint.append("a shorter context (-c), ");
-        hint.append("smaller weights (btlm quantize --type q4_0), or a higher --memory-limit");
+        if (!fourBit) {
+            hint.append("smaller weights (btlm quantize --type q4_0), ");
+        }
+        hint.append("or a higher --memory-limit");
         throw new BtlmException("this run needs about " + human(total()) + " (weights " + human(weights) + ", "
                 + kvType.optionName() + " KV cache for " + contextLength + " tokens " + human(kvCache)
                 + ", activations and runtime " + human(activations + runtime) + "), more than the "

@@ -36,8 +36,7 @@ final class InfoCommand implements Callable<Integer> {
                     c.modelType(), c.nLayer(), c.nEmbd(), c.nHead(), c.headDim(), c.nInner(), c.vocabSize());
             out.printf("positions       %s, n_positions %d%s%n", c.positionEmbedding().configName(), c.nPositions(),
                     c.alibiScaling() == null ? "" : ", alibi_scaling " + c.alibiScaling());
-            out.printf("slopes          %s%n", !c.usesAlibi() ? "-" : m.forwardPass().weights().slopesStored()
-                    ? "stored in the checkpoint" : "computed from n_head");
+            out.printf("slopes          %s%n", !c.usesAlibi() ? "-" : m.forwardPass().weights().slopesOrigin());
             out.printf("mlp             %s%n", c.activation().configName());
             out.printf("muP             embeddings ×%s, logits ×%s, q·k / %s%n", c.embeddingsScale(), c.outputScale(),
                     c.scaleQkDotByD() ? "d" : "√d");

@@ -287,6 +287,12 @@ class CliTest {
         Run g = run("generate", "-m", out.toString(), "-p", "And God said", "-n", "24");
         assertEquals(0, g.code(), g.err());
         assertTrue(g.out().startsWith(" unto him, Behold"), g.out());
+        Run info = run("info", "-m", out.toString());
+        assertEquals(0, info.code(), info.err());
+        assertTrue(info.out().contains("slopes          computed from n_head and jais.attention.max_alibi_bias 8.0"),
+                info.out());
+        Run source = run("info", "-m", DEMO.toString());
+        assertTrue(source.out().contains("slopes          stored in the checkpoint"), source.out());
         assertEquals(2, run("quantize", "-m", DEMO.toString(), "--type", "f32", "--layout", "gpt", "-o",
                 tmp.resolve("y.gguf").toString()).code());
     }

@@ -15,6 +15,7 @@ import org.btlm4j.checkpoint.GgufFile;
 import org.btlm4j.checkpoint.TensorInfo;
 import org.btlm4j.checkpoint.TensorSource;
 import org.btlm4j.model.Alibi;
+import org.btlm4j.model.BtlmWeights;
 import org.btlm4j.model.BtlmConfig;
 
 /**
@@ -177,7 +178,7 @@ public final class JaisLayout {
             seg.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), h, slopes[h]);
         }
         renamed.put("transformer.relative_pe.slopes", new TensorInfo("transformer.relative_pe.slopes", DType.F32,
-                new long[] {slopes.length}, seg, "jais.attention.max_alibi_bias " + bias));
+                new long[] {slopes.length}, seg, BtlmWeights.COMPUTED + " n_head and jais.attention.max_alibi_bias " + bias));
         return new TensorSource() {
             @Override
             public Map<String, TensorInfo> tensors() {

@@ -35,7 +35,10 @@ public final class BtlmWeights {
     private final WeightMatrix wpe; // [n_positions, n_embd] with learned positions, else null
     private final WeightMatrix lmHead; // [vocab, n_embd]: wte itself unless untied
     private final float[] slopes; // [n_head] with ALiBi, else null
-    private final boolean storedSlopes;
+    /** How the source description of a slopes tensor made from other data begins. */
+    public static final String COMPUTED = "computed from";
+
+    private final String slopesOrigin;
     private final Layer[] layers;
     private final float[] lnFWeight;
     private final float[] lnFBias;
@@ -43,13 +46,13 @@ public final class BtlmWeights {
     private final long bytes;
     private final List<TensorInfo> tensors;
 
-    private BtlmWeights(WeightMatrix wte, WeightMatrix wpe, WeightMatrix lmHead, float[] slopes, boolean storedSlopes,
+    private BtlmWeights(WeightMatrix wte, WeightMatrix wpe, WeightMatrix lmHead, float[] slopes, String slopesOrigin,
             Layer[] layers, float[] lnFWeight, float[] lnFBias, DType dtype, long bytes, List<TensorInfo> tensors) {
         this.wte = wte;
         this.wpe = wpe;
         this.lmHead = lmHead;
         this.slopes = slopes;
-        this.storedSlopes = storedSlopes;
+        this.slopesOrigin = slopesOrigin;
         this.layers = layers;
         this.lnFWeight = lnFWeight;
         this.lnFBias = lnFBias;
@@ -77,14 +80,15 @@ public final class BtlmWeights {
         WeightMatrix wpe = config.positionEmbedding() == BtlmConfig.PositionEmbedding.LEARNED
                 ? b.matrix("transformer.wpe.weight", config.nPositions(), e) : null;
         float[] slopes = null;
-        boolean stored = false;
+        String origin = null;
         if (config.usesAlibi()) {
             TensorInfo s = source.tensors().get("transformer.relative_pe.slopes");
             if (s != null) {
                 slopes = b.vector("transformer.relative_pe.slopes", config.nHead());
-                stored = true;
+                origin = s.source().startsWith(COMPUTED) ? s.source() : "stored in the checkpoint";
             } else {
                 slopes = Alibi.slopes(config.nHead());
+                origin = COMPUTED + " n_head";
             }
         }
         // grown as the layers are found, so that a config claiming 2^31 layers finds the missing
@@ -107,7 +111,7 @@ public final class BtlmWeights {
         float[] lnFB = b.vector("transformer.ln_f.bias", e);
         // Spec section 3: the head is wte unless the config explicitly unties it.
         WeightMatrix head = config.tieWordEmbeddings() ? wte : b.matrix("lm_head.weight", config.vocabSize(), e);
-        return new BtlmWeights(wte, wpe, head, slopes, stored, layers.toArray(Layer[]::new), lnFW, lnFB,
+        return new BtlmWeights(wte, wpe, head, slopes, origin, layers.toArray(Layer[]::new), lnFW, lnFB,
                 layers.getFirst().cAttn().weight().dtype(), b.bytes, b.bound);
     }
 
@@ -132,9 +136,14 @@ public final class BtlmWeights {
         return slopes;
     }
 
-    /** Whether the slopes came from {@code transformer.relative_pe.slopes}. */
-    public boolean slopesStored() {
-        return storedSlopes;
+    /**
+     * Where the slopes come from, for people: "stored in the checkpoint" ({@code
+     * transformer.relative_pe.slopes}), "computed from n_head", or — a tensor whose source
+     * description starts with {@value #COMPUTED}, as a JAIS GGUF's — that description; null with
+     * learned positions.
+     */
+    public String slopesOrigin() {
+        return slopesOrigin;
     }
 
     public Layer layer(int i) {
