@@ -95,46 +95,58 @@ abstract sealed class BlockQuantizedMatrix extends WeightMatrix permits Q8_0Matr
         }
     }
 
+    /** Floats of dequantized rows the prefill keeps at once: 256 KiB, a quarter of a 1 MiB L2. */
+    static final int PREFILL_BLOCK_FLOATS = 64 * 1024;
+
     /**
      * y = x·Wᵀ for n ≥ 2 tokens and rows [r0, r1) (prefill and batched decode).
      *
-     * <p>Four rows at a time are dequantized once into buf (d·q is exact in float) and
-     * then multiplied by all n tokens in 4×4 float tiles, so the conversion is spent once per
-     * row instead of once per tile. Converting inside the tile (4×4 or 2×8) measured 1.2–1.5×
-     * slower; splitting the columns into L1-sized chunks was slower still (the 16 horizontal
-     * sums per tile and chunk dominate); for Q4_0, converting the nibbles inside 2×8 tiles (once
-     * per eight tokens) measured slower too.
+     * <p>Rows are dequantized once (d·q is exact in float) into buf, a block of groups of four
+     * that fits in L2 ({@link #PREFILL_BLOCK_FLOATS}), and multiplied by all n tokens in 4×4 float
+     * tiles: for each four tokens, every group of the block, so the tokens' rows are read from
+     * L3 once per block instead of once per four rows. Converting inside the tile (4×4 or 2×8)
+     * measured 1.2–1.5× slower; splitting the columns into L1-sized chunks was slower still (the
+     * 16 horizontal sums per tile and chunk dominate); for Q4_0, converting the nibbles inside
+     * 2×8 tiles (once per eight tokens) measured slower too.
      */
     final void multiplyTransposedPrefill(float[] x, int n, float[] y, int r0, int r1) {
         final int full = fullBlocks * QK;
-        final float[] buf = new float[4 * full];
+        final int groups = Math.max(1, Math.min((r1 - r0 + 3) / 4, PREFILL_BLOCK_FLOATS / (4 * Math.max(full, QK))));
+        final float[] buf = new float[groups * 4 * full];
         final float[] sums = new float[8];
-        for (int r = r0; r < r1; r += 4) {
-            for (int i = 0; i < 4; i++) {
-                dequantizeBlocks(Math.min(r + i, r1 - 1), 0, fullBlocks, buf, i * full);
+        for (int rb = r0; rb < r1; rb += 4 * groups) {
+            final int rbEnd = Math.min(r1, rb + 4 * groups);
+            for (int r = rb; r < rbEnd; r += 4) {
+                for (int i = 0; i < 4; i++) {
+                    dequantizeBlocks(Math.min(r + i, r1 - 1), 0, fullBlocks, buf, (r - rb + i) * full);
+                }
             }
             for (int t = 0; t < n; t += 4) {
-                if (n - t <= 2) {
-                    Quantized.floatTile4x2(x, n, cols, full, t, buf, sums);
-                    for (int k = 0; k < 2 && t + k < n; k++) {
-                        final int at = (t + k) * rows + r;
-                        for (int i = 0; i < 4 && r + i < r1; i++) {
-                            y[at + i] = full < cols ? sums[2 * i + k] + tail(x, (t + k) * cols, r + i) : sums[2 * i + k];
+                for (int r = rb; r < rbEnd; r += 4) {
+                    final int bufOff = (r - rb) * full;
+                    if (n - t <= 2) {
+                        Quantized.floatTile4x2(x, n, cols, full, t, buf, bufOff, sums);
+                        for (int k = 0; k < 2 && t + k < n; k++) {
+                            final int at = (t + k) * rows + r;
+                            for (int i = 0; i < 4 && r + i < r1; i++) {
+                                y[at + i] = full < cols ? sums[2 * i + k] + tail(x, (t + k) * cols, r + i)
+                                        : sums[2 * i + k];
+                            }
                         }
+                    } else {
+                        floatTile4x4(x, n, y, r, r1, t, buf, bufOff);
                     }
-                } else {
-                    floatTile4x4(x, n, y, r, r1, t, buf);
                 }
             }
         }
     }
 
     /**
-     * Rows r..r+3 × tokens t..t+3 (prefill) from buf, where the caller has dequantized the four
+     * Rows r..r+3 × tokens t..t+3 (prefill) from buf at bufOff, where the caller has dequantized the four
      * rows' whole blocks (d·q, exact) once for all tokens; slots past r1 or n repeat the last row
      * or token and are not stored.
      */
-    private void floatTile4x4(float[] x, int n, float[] y, int r, int r1, int t, float[] buf) {
+    private void floatTile4x4(float[] x, int n, float[] y, int r, int r1, int t, float[] buf, int bufOff) {
         final int full = fullBlocks * QK;
         final int x0 = t * cols;
         final int x1 = Math.min(t + 1, n - 1) * cols;
@@ -145,10 +157,10 @@ abstract sealed class BlockQuantizedMatrix extends WeightMatrix permits Q8_0Matr
         a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = FloatVector.zero(FLOATS);
         a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(FLOATS);
         for (int c = 0; c < full; c += LANES) {
-            final FloatVector w0 = FloatVector.fromArray(FLOATS, buf, c);
-            final FloatVector w1 = FloatVector.fromArray(FLOATS, buf, full + c);
-            final FloatVector w2 = FloatVector.fromArray(FLOATS, buf, 2 * full + c);
-            final FloatVector w3 = FloatVector.fromArray(FLOATS, buf, 3 * full + c);
+            final FloatVector w0 = FloatVector.fromArray(FLOATS, buf, bufOff + c);
+            final FloatVector w1 = FloatVector.fromArray(FLOATS, buf, bufOff + full + c);
+            final FloatVector w2 = FloatVector.fromArray(FLOATS, buf, bufOff + 2 * full + c);
+            final FloatVector w3 = FloatVector.fromArray(FLOATS, buf, bufOff + 3 * full + c);
             FloatVector xv = FloatVector.fromArray(FLOATS, x, x0 + c);
             a00 = w0.fma(xv, a00);
             a10 = w1.fma(xv, a10);

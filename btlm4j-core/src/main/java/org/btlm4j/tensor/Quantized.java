@@ -37,22 +37,22 @@ final class Quantized {
 
     /**
      * The last one or two tokens t, t+1 of a batch against four dequantized rows (the x·Wᵀ tiles
-     * of {@link Q8_0Matrix} and {@link Q4_0Matrix}): s[2·i + k] = Σ_{c &lt; full} buf[i·full + c]·
+     * of {@link Q8_0Matrix} and {@link Q4_0Matrix}): s[2·i + k] = Σ_{c &lt; full} buf[bufOff + i·full + c]·
      * x[(t + k)·cols + c], each sum added in the same order as in their 4×4 tiles. A token slot past
      * n repeats the last token. Saves a batch of two or three rows (a batched decode step) the
      * FMAs of two empty token slots.
      */
-    static void floatTile4x2(float[] x, int n, int cols, int full, int t, float[] buf, float[] s) {
+    static void floatTile4x2(float[] x, int n, int cols, int full, int t, float[] buf, int bufOff, float[] s) {
         final int x0 = t * cols;
         final int x1 = Math.min(t + 1, n - 1) * cols;
         // a<row><token>
         FloatVector a00, a01, a10, a11, a20, a21, a30, a31;
         a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = FloatVector.zero(WeightMatrix.FLOATS);
         for (int c = 0; c < full; c += WeightMatrix.LANES) {
-            final FloatVector w0 = FloatVector.fromArray(WeightMatrix.FLOATS, buf, c);
-            final FloatVector w1 = FloatVector.fromArray(WeightMatrix.FLOATS, buf, full + c);
-            final FloatVector w2 = FloatVector.fromArray(WeightMatrix.FLOATS, buf, 2 * full + c);
-            final FloatVector w3 = FloatVector.fromArray(WeightMatrix.FLOATS, buf, 3 * full + c);
+            final FloatVector w0 = FloatVector.fromArray(WeightMatrix.FLOATS, buf, bufOff + c);
+            final FloatVector w1 = FloatVector.fromArray(WeightMatrix.FLOATS, buf, bufOff + full + c);
+            final FloatVector w2 = FloatVector.fromArray(WeightMatrix.FLOATS, buf, bufOff + 2 * full + c);
+            final FloatVector w3 = FloatVector.fromArray(WeightMatrix.FLOATS, buf, bufOff + 3 * full + c);
             FloatVector xv = FloatVector.fromArray(WeightMatrix.FLOATS, x, x0 + c);
             a00 = w0.fma(xv, a00);
             a10 = w1.fma(xv, a10);

@@ -15,7 +15,7 @@ import org.btlm4j.checkpoint.TensorInfo;
  *
  * <pre>
  * java --add-modules jdk.incubator.vector -cp btlm4j-core/target/classes:btlm4j-core/target/test-classes \
- *     org.btlm4j.tensor.QuantBench [threads [types, e.g. Q8_0,Q4_0]]
+ *     org.btlm4j.tensor.QuantBench [threads [types, e.g. Q8_0,Q4_0 [prefill tokens]]]
  * </pre>
  */
 public final class QuantBench {
@@ -28,6 +28,8 @@ public final class QuantBench {
         // optional second argument: the types to run, comma-separated (default BF16,Q8_0,Q4_0)
         final DType[] types = Arrays.stream((args.length > 1 ? args[1] : "BF16,Q8_0,Q4_0").split(","))
                 .map(DType::valueOf).toArray(DType[]::new);
+        // optional third argument: the tokens of the prefill products (default 64; a prompt chunk is 512)
+        final int tokens = args.length > 2 ? Integer.parseInt(args[2]) : 64;
         System.out.printf("%d threads, %d float lanes%n", threads, WeightMatrix.LANES);
         try (Arena arena = Arena.ofShared(); Parallel pool = new Parallel(threads)) {
             for (DType type : types) {
@@ -36,8 +38,8 @@ public final class QuantBench {
                 final WeightMatrix[] down = copies(arena, type, 2560, 6826);
                 decode(pool, up);
                 decode(pool, down);
-                prefill(pool, up[0], 64);
-                prefill(pool, down[0], 64);
+                prefill(pool, up[0], tokens);
+                prefill(pool, down[0], tokens);
             }
         }
     }
