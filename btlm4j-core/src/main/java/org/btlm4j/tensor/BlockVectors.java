@@ -242,32 +242,47 @@ public final class BlockVectors {
         }
     }
 
+    /**
+     * The 4-row dots are written without an inner loop over a block's vectors (8 lanes take the
+     * extra vectors in an {@code if}): vectors carried through such a loop were seen left
+     * un-intrinsified by C2 in some JVM runs, several times slower.
+     */
     private static void dot4Q8(float[] a, int aOff, byte[] x, int xOff, int stride, int full, float[] out, int outOff) {
         final int bb = (int) DType.Q8_0.blockBytes();
         FloatVector acc0 = FloatVector.zero(WeightMatrix.FLOATS);
         FloatVector acc1 = acc0;
         FloatVector acc2 = acc0;
         FloatVector acc3 = acc0;
-        for (int b = 0, o = xOff, ao = aOff; b < full; b++, o += bb, ao += QK) {
+        for (int b = 0, o = xOff + 2, ao = aOff; b < full; b++, o += bb, ao += QK) {
             final int o1 = o + stride;
             final int o2 = o1 + stride;
             final int o3 = o2 + stride;
             FloatVector av = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao);
-            FloatVector s0 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o + 2).convertShape(B2F, WeightMatrix.FLOATS, 0)).mul(av);
-            FloatVector s1 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o1 + 2).convertShape(B2F, WeightMatrix.FLOATS, 0)).mul(av);
-            FloatVector s2 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o2 + 2).convertShape(B2F, WeightMatrix.FLOATS, 0)).mul(av);
-            FloatVector s3 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o3 + 2).convertShape(B2F, WeightMatrix.FLOATS, 0)).mul(av);
-            for (int k = LANES; k < QK; k += LANES) {
-                av = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + k);
-                s0 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o + 2 + k).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s0);
-                s1 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o1 + 2 + k).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s1);
-                s2 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o2 + 2 + k).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s2);
-                s3 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o3 + 2 + k).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s3);
+            FloatVector s0 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o).convertShape(B2F, WeightMatrix.FLOATS, 0)).mul(av);
+            FloatVector s1 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o1).convertShape(B2F, WeightMatrix.FLOATS, 0)).mul(av);
+            FloatVector s2 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o2).convertShape(B2F, WeightMatrix.FLOATS, 0)).mul(av);
+            FloatVector s3 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o3).convertShape(B2F, WeightMatrix.FLOATS, 0)).mul(av);
+            av = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + LANES);
+            s0 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o + LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s0);
+            s1 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o1 + LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s1);
+            s2 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o2 + LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s2);
+            s3 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o3 + LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s3);
+            if (LANES < HALF) { // 8 lanes: the block's other two vectors
+                av = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + 2 * LANES);
+                s0 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o + 2 * LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s0);
+                s1 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o1 + 2 * LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s1);
+                s2 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o2 + 2 * LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s2);
+                s3 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o3 + 2 * LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s3);
+                av = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + 3 * LANES);
+                s0 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o + 3 * LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s0);
+                s1 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o1 + 3 * LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s1);
+                s2 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o2 + 3 * LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s2);
+                s3 = ((FloatVector) ByteVector.fromArray(Quantized.BYTES, x, o3 + 3 * LANES).convertShape(B2F, WeightMatrix.FLOATS, 0)).fma(av, s3);
             }
-            acc0 = s0.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o)), acc0);
-            acc1 = s1.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o1)), acc1);
-            acc2 = s2.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o2)), acc2);
-            acc3 = s3.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o3)), acc3);
+            acc0 = s0.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o - 2)), acc0);
+            acc1 = s1.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o1 - 2)), acc1);
+            acc2 = s2.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o2 - 2)), acc2);
+            acc3 = s3.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o3 - 2)), acc3);
         }
         out[outOff] = VectorMath.sum(acc0);
         out[outOff + 1] = VectorMath.sum(acc1);
@@ -281,30 +296,36 @@ public final class BlockVectors {
         FloatVector acc1 = acc0;
         FloatVector acc2 = acc0;
         FloatVector acc3 = acc0;
-        for (int b = 0, o = xOff, ao = aOff; b < full; b++, o += bb, ao += QK) {
+        for (int b = 0, o = xOff + 2, ao = aOff; b < full; b++, o += bb, ao += QK) {
             final int o1 = o + stride;
             final int o2 = o1 + stride;
             final int o3 = o2 + stride;
-            FloatVector s0 = FloatVector.zero(WeightMatrix.FLOATS);
-            FloatVector s1 = s0;
-            FloatVector s2 = s0;
-            FloatVector s3 = s0;
-            for (int k = 0; k < HALF; k += LANES) {
-                final FloatVector lo = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + k);
-                final FloatVector hi = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + HALF + k);
-                IntVector q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o + 2 + k).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
+            FloatVector lo = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao);
+            FloatVector hi = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + HALF);
+            IntVector q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
+            FloatVector s0 = ((FloatVector) q.lanewise(LSHR, 4).sub(EIGHT).convert(I2F, 0)).fma(hi, ((FloatVector) q.and(LOW).sub(EIGHT).convert(I2F, 0)).mul(lo));
+            q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o1).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
+            FloatVector s1 = ((FloatVector) q.lanewise(LSHR, 4).sub(EIGHT).convert(I2F, 0)).fma(hi, ((FloatVector) q.and(LOW).sub(EIGHT).convert(I2F, 0)).mul(lo));
+            q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o2).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
+            FloatVector s2 = ((FloatVector) q.lanewise(LSHR, 4).sub(EIGHT).convert(I2F, 0)).fma(hi, ((FloatVector) q.and(LOW).sub(EIGHT).convert(I2F, 0)).mul(lo));
+            q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o3).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
+            FloatVector s3 = ((FloatVector) q.lanewise(LSHR, 4).sub(EIGHT).convert(I2F, 0)).fma(hi, ((FloatVector) q.and(LOW).sub(EIGHT).convert(I2F, 0)).mul(lo));
+            if (LANES < HALF) { // 8 lanes: the second half of the block's bytes
+                lo = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + LANES);
+                hi = FloatVector.fromArray(WeightMatrix.FLOATS, a, ao + HALF + LANES);
+                q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o + LANES).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
                 s0 = ((FloatVector) q.lanewise(LSHR, 4).sub(EIGHT).convert(I2F, 0)).fma(hi, ((FloatVector) q.and(LOW).sub(EIGHT).convert(I2F, 0)).fma(lo, s0));
-                q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o1 + 2 + k).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
+                q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o1 + LANES).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
                 s1 = ((FloatVector) q.lanewise(LSHR, 4).sub(EIGHT).convert(I2F, 0)).fma(hi, ((FloatVector) q.and(LOW).sub(EIGHT).convert(I2F, 0)).fma(lo, s1));
-                q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o2 + 2 + k).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
+                q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o2 + LANES).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
                 s2 = ((FloatVector) q.lanewise(LSHR, 4).sub(EIGHT).convert(I2F, 0)).fma(hi, ((FloatVector) q.and(LOW).sub(EIGHT).convert(I2F, 0)).fma(lo, s2));
-                q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o3 + 2 + k).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
+                q = (IntVector) ByteVector.fromArray(Quantized.BYTES, x, o3 + LANES).convertShape(ZERO_EXTEND_B2I, WeightMatrix.INTS, 0);
                 s3 = ((FloatVector) q.lanewise(LSHR, 4).sub(EIGHT).convert(I2F, 0)).fma(hi, ((FloatVector) q.and(LOW).sub(EIGHT).convert(I2F, 0)).fma(lo, s3));
             }
-            acc0 = s0.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o)), acc0);
-            acc1 = s1.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o1)), acc1);
-            acc2 = s2.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o2)), acc2);
-            acc3 = s3.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o3)), acc3);
+            acc0 = s0.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o - 2)), acc0);
+            acc1 = s1.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o1 - 2)), acc1);
+            acc2 = s2.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o2 - 2)), acc2);
+            acc3 = s3.fma(FloatVector.broadcast(WeightMatrix.FLOATS, scale(x, o3 - 2)), acc3);
         }
         out[outOff] = VectorMath.sum(acc0);
         out[outOff + 1] = VectorMath.sum(acc1);
