@@ -98,19 +98,86 @@ public final class Q4_0Matrix extends BlockQuantizedMatrix {
         }
         if (n == 1) {
             for (int r = r0; r < r1; r++) {
-                y[r] = fullBlocks * QK < cols ? dotRow(x, r) + tail(x, 0, r) : dotRow(x, r);
+                y[r] = fullBlocks * QK < cols ? dotRow(x, 0, r) + tail(x, 0, r) : dotRow(x, 0, r);
             }
+            return;
+        }
+        if (n <= FEW_TOKENS) {
+            multiplyTransposedFew(x, n, y, r0, r1);
             return;
         }
         multiplyTransposedPrefill(x, n, y, r0, r1);
     }
 
     /**
-     * One token, the whole blocks of row r: per block the 32 products (q − 8)·x are summed in a
-     * vector, which is then scaled by d once (acc = blockSum·d + acc). Two blocks per iteration
-     * into two accumulators, so consecutive blocks' FMA chains overlap.
+     * A few tokens (2 ≤ n ≤ {@link #FEW_TOKENS}): each row's blocks are converted once per pair of
+     * tokens and multiplied by both (the prefill path would dequantize four rows into a buffer and
+     * read them back, which costs more than the products for so few tokens); an odd last token
+     * takes the decode kernel.
      */
-    private float dotRow(float[] x, int r) {
+    private void multiplyTransposedFew(float[] x, int n, float[] y, int r0, int r1) {
+        final boolean partial = fullBlocks * QK < cols;
+        for (int r = r0; r < r1; r++) {
+            int t = 0;
+            for (; t + 1 < n; t += 2) {
+                dotRowTokens2(x, y, r, t);
+            }
+            if (t < n) {
+                y[t * rows + r] = dotRow(x, t * cols, r);
+            }
+            if (partial) {
+                for (int k = 0; k < n; k++) {
+                    y[k * rows + r] += tail(x, k * cols, r);
+                }
+            }
+        }
+    }
+
+    /**
+     * Tokens t and t+1, the whole blocks of row r: per block the nibbles are converted once, then
+     * for each token the 32 products are summed in a vector and scaled by d (acc = blockSum·d + acc),
+     * as in decode. The block is written out without an inner loop over its vectors: a vector
+     * carried through such a loop measured 5–8× slower in some JVM runs (C2 left the scaling FMA
+     * un-intrinsified, allocating a vector per block).
+     */
+    private void dotRowTokens2(float[] x, float[] y, int r, int t) {
+        final MemorySegment w = data;
+        final long base = r * stride;
+        final int x0 = t * cols;
+        final int x1 = x0 + cols;
+        FloatVector a0 = FloatVector.zero(FLOATS);
+        FloatVector a1 = a0;
+        for (int b = 0; b < fullBlocks; b++) {
+            final long o = base + (long) b * BB;
+            final int c = b * QK;
+            final float d = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            IntVector q = (IntVector) ByteVector
+                    .fromMemorySegment(Quantized.BYTES, w, o + QS, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+            FloatVector lo = (FloatVector) q.and(0xF).sub(8).convert(I2F, 0);
+            FloatVector hi = (FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+            FloatVector s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF), lo.mul(FloatVector.fromArray(FLOATS, x, x0 + c)));
+            FloatVector s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF), lo.mul(FloatVector.fromArray(FLOATS, x, x1 + c)));
+            if (LANES < HALF) { // 8 lanes: the second half of the block's bytes
+                q = (IntVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS + LANES, LITTLE_ENDIAN)
+                        .convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                lo = (FloatVector) q.and(0xF).sub(8).convert(I2F, 0);
+                hi = (FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+                s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x0 + c + LANES), s0));
+                s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x1 + c + LANES), s1));
+            }
+            a0 = s0.fma(FloatVector.broadcast(FLOATS, d), a0);
+            a1 = s1.fma(FloatVector.broadcast(FLOATS, d), a1);
+        }
+        y[t * rows + r] = VectorMath.sum(a0);
+        y[(t + 1) * rows + r] = VectorMath.sum(a1);
+    }
+
+    /**
+     * One token (x from xo), the whole blocks of row r: per block the 32 products (q − 8)·x are
+     * summed in a vector, which is then scaled by d once (acc = blockSum·d + acc). Two blocks per
+     * iteration into two accumulators, so consecutive blocks' FMA chains overlap.
+     */
+    private float dotRow(float[] x, int xo, int r) {
         final MemorySegment w = data;
         final long base = r * stride;
         final int full2 = fullBlocks & ~1;
@@ -119,7 +186,7 @@ public final class Q4_0Matrix extends BlockQuantizedMatrix {
         int b = 0;
         for (; b < full2; b += 2) {
             final long o = base + (long) b * BB;
-            final int c = b * QK;
+            final int c = xo + b * QK;
             final float d0 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
             final float d1 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o + BB));
             FloatVector s0 = FloatVector.zero(FLOATS);
@@ -142,7 +209,7 @@ public final class Q4_0Matrix extends BlockQuantizedMatrix {
         }
         if (b < fullBlocks) {
             final long o = base + (long) b * BB;
-            final int c = b * QK;
+            final int c = xo + b * QK;
             final float d0 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
             FloatVector s0 = FloatVector.zero(FLOATS);
             for (int k = 0; k < HALF; k += LANES) {
