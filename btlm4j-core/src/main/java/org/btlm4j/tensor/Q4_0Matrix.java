@@ -113,17 +113,13 @@ public final class Q4_0Matrix extends BlockQuantizedMatrix {
      * A few tokens (2 ≤ n ≤ {@link #FEW_TOKENS}): each row's blocks are converted once per pair of
      * tokens and multiplied by both (the prefill path would dequantize four rows into a buffer and
      * read them back, which costs more than the products for so few tokens); an odd last token
-     * takes the decode kernel.
+     * shares a pass with a repeat of itself.
      */
     private void multiplyTransposedFew(float[] x, int n, float[] y, int r0, int r1) {
         final boolean partial = fullBlocks * QK < cols;
         for (int r = r0; r < r1; r++) {
-            int t = 0;
-            for (; t + 1 < n; t += 2) {
-                dotRowTokens2(x, y, r, t);
-            }
-            if (t < n) {
-                y[t * rows + r] = dotRow(x, t * cols, r);
+            for (int t = 0; t < n; t += 2) {
+                dotRowTokens2(x, n, y, r, t);
             }
             if (partial) {
                 for (int k = 0; k < n; k++) {
@@ -134,20 +130,27 @@ public final class Q4_0Matrix extends BlockQuantizedMatrix {
     }
 
     /**
-     * Tokens t and t+1, the whole blocks of row r: per block the nibbles are converted once, then
-     * for each token the 32 products are summed in a vector and scaled by d (acc = blockSum·d + acc),
-     * as in decode. The block is written out without an inner loop over its vectors: a vector
-     * carried through such a loop measured 5–8× slower in some JVM runs (C2 left the scaling FMA
-     * un-intrinsified, allocating a vector per block).
+     * Tokens t and t+1 (t+1 repeats t when t is the last token; its sums are not stored), the whole
+     * blocks of row r: per block the nibbles are converted once, then for each token the 32 products
+     * are summed in a vector and scaled by d (acc = blockSum·d + acc), as in decode, two blocks per
+     * iteration. A block is written out without an inner loop over its vectors: with one block per
+     * iteration and such an inner loop, this kernel ran 5–8× slower in about half of the JVM runs
+     * (C2 left the accumulating FMA un-intrinsified, allocating a vector per block, when the type
+     * profile did not pin the loop-carried vectors' class); this shape measured stable.
      */
-    private void dotRowTokens2(float[] x, float[] y, int r, int t) {
+    private void dotRowTokens2(float[] x, int n, float[] y, int r, int t) {
         final MemorySegment w = data;
         final long base = r * stride;
         final int x0 = t * cols;
-        final int x1 = x0 + cols;
-        FloatVector a0 = FloatVector.zero(FLOATS);
-        FloatVector a1 = a0;
-        for (int b = 0; b < fullBlocks; b++) {
+        final int x1 = Math.min(t + 1, n - 1) * cols;
+        final int full2 = fullBlocks & ~1;
+        // a<token><block parity>: two blocks per iteration, so that their FMA chains overlap
+        FloatVector a00 = FloatVector.zero(FLOATS);
+        FloatVector a10 = a00;
+        FloatVector a01 = a00;
+        FloatVector a11 = a00;
+        int b = 0;
+        for (; b < full2; b += 2) {
             final long o = base + (long) b * BB;
             final int c = b * QK;
             final float d = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
@@ -165,11 +168,51 @@ public final class Q4_0Matrix extends BlockQuantizedMatrix {
                 s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x0 + c + LANES), s0));
                 s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x1 + c + LANES), s1));
             }
-            a0 = s0.fma(FloatVector.broadcast(FLOATS, d), a0);
-            a1 = s1.fma(FloatVector.broadcast(FLOATS, d), a1);
+            final float db = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o + BB));
+            IntVector qb = (IntVector) ByteVector
+                    .fromMemorySegment(Quantized.BYTES, w, o + BB + QS, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+            FloatVector lob = (FloatVector) qb.and(0xF).sub(8).convert(I2F, 0);
+            FloatVector hib = (FloatVector) qb.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+            FloatVector s0b = hib.fma(FloatVector.fromArray(FLOATS, x, x0 + c + QK + HALF), lob.mul(FloatVector.fromArray(FLOATS, x, x0 + c + QK)));
+            FloatVector s1b = hib.fma(FloatVector.fromArray(FLOATS, x, x1 + c + QK + HALF), lob.mul(FloatVector.fromArray(FLOATS, x, x1 + c + QK)));
+            if (LANES < HALF) { // 8 lanes: the second half of the block's bytes
+                qb = (IntVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + BB + QS + LANES, LITTLE_ENDIAN)
+                        .convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                lob = (FloatVector) qb.and(0xF).sub(8).convert(I2F, 0);
+                hib = (FloatVector) qb.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+                s0b = hib.fma(FloatVector.fromArray(FLOATS, x, x0 + c + QK + HALF + LANES), lob.fma(FloatVector.fromArray(FLOATS, x, x0 + c + QK + LANES), s0b));
+                s1b = hib.fma(FloatVector.fromArray(FLOATS, x, x1 + c + QK + HALF + LANES), lob.fma(FloatVector.fromArray(FLOATS, x, x1 + c + QK + LANES), s1b));
+            }
+            a00 = s0.fma(FloatVector.broadcast(FLOATS, d), a00);
+            a10 = s1.fma(FloatVector.broadcast(FLOATS, d), a10);
+            a01 = s0b.fma(FloatVector.broadcast(FLOATS, db), a01);
+            a11 = s1b.fma(FloatVector.broadcast(FLOATS, db), a11);
         }
-        y[t * rows + r] = VectorMath.sum(a0);
-        y[(t + 1) * rows + r] = VectorMath.sum(a1);
+        if (b < fullBlocks) {
+            final long o = base + (long) b * BB;
+            final int c = b * QK;
+            final float d = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            IntVector q = (IntVector) ByteVector
+                    .fromMemorySegment(Quantized.BYTES, w, o + QS, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+            FloatVector lo = (FloatVector) q.and(0xF).sub(8).convert(I2F, 0);
+            FloatVector hi = (FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+            FloatVector s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF), lo.mul(FloatVector.fromArray(FLOATS, x, x0 + c)));
+            FloatVector s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF), lo.mul(FloatVector.fromArray(FLOATS, x, x1 + c)));
+            if (LANES < HALF) { // 8 lanes: the second half of the block's bytes
+                q = (IntVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS + LANES, LITTLE_ENDIAN)
+                        .convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                lo = (FloatVector) q.and(0xF).sub(8).convert(I2F, 0);
+                hi = (FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+                s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x0 + c + LANES), s0));
+                s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x1 + c + LANES), s1));
+            }
+            a00 = s0.fma(FloatVector.broadcast(FLOATS, d), a00);
+            a10 = s1.fma(FloatVector.broadcast(FLOATS, d), a10);
+        }
+        y[t * rows + r] = VectorMath.sum(a00.add(a01));
+        if (t + 1 < n) {
+            y[(t + 1) * rows + r] = VectorMath.sum(a10.add(a11));
+        }
     }
 
     /**
