@@ -103,47 +103,43 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
             }
             return;
         }
-        if (n <= FEW_TOKENS) {
-            multiplyTransposedFew(x, n, y, r0, r1);
+        if (n == FEW_TOKENS) {
+            multiplyTransposedFew(x, y, r0, r1);
             return;
         }
         multiplyTransposedPrefill(x, n, y, r0, r1);
     }
 
     /**
-     * A few tokens (2 ≤ n ≤ {@link #FEW_TOKENS}): each row's blocks are converted once per pair of
-     * tokens and multiplied by both (the prefill path would dequantize four rows into a buffer and
-     * read them back, which costs more than the products for so few tokens); an odd last token
-     * shares a pass with a repeat of itself.
+     * Two tokens (n = {@link #FEW_TOKENS}): each row's blocks are converted once and multiplied by
+     * both (the prefill path would dequantize four rows into a buffer and read them back, which
+     * costs more than the products for so few tokens).
      */
-    private void multiplyTransposedFew(float[] x, int n, float[] y, int r0, int r1) {
+    private void multiplyTransposedFew(float[] x, float[] y, int r0, int r1) {
         final boolean partial = fullBlocks * QK < cols;
         for (int r = r0; r < r1; r++) {
-            for (int t = 0; t < n; t += 2) {
-                dotRowTokens2(x, n, y, r, t);
-            }
+            dotRowTokens2(x, y, r);
             if (partial) {
-                for (int k = 0; k < n; k++) {
-                    y[k * rows + r] += tail(x, k * cols, r);
-                }
+                y[r] += tail(x, 0, r);
+                y[rows + r] += tail(x, cols, r);
             }
         }
     }
 
     /**
-     * Tokens t and t+1 (t+1 repeats t when t is the last token; its sums are not stored), the whole
-     * blocks of row r: per block the int8 are converted once, then for each token the 32 products
-     * are summed in a vector and scaled by d (acc = blockSum·d + acc), as in decode, two blocks per
-     * iteration. A block is written out without an inner loop over its vectors: with one block per
-     * iteration and such an inner loop, this kernel ran 5–8× slower in about half of the JVM runs
-     * (C2 left the accumulating FMA un-intrinsified, allocating a vector per block, when the type
-     * profile did not pin the loop-carried vectors' class); this shape measured stable.
+     * Tokens 0 and 1 (x from 0 and from cols), the whole blocks of row r: per block the int8
+     * are converted once, then for each token the 32 products are summed in a vector and scaled
+     * by d (acc = blockSum·d + acc), as in decode, two blocks per iteration. A block is written
+     * out without an inner loop over its vectors: with one block per iteration and such an inner
+     * loop, this kernel ran 5–8× slower in about half of the JVM runs (C2 left the accumulating
+     * FMA un-intrinsified, allocating a vector per block, when the type profile did not pin the
+     * loop-carried vectors' class); this shape measured stable.
      */
-    private void dotRowTokens2(float[] x, int n, float[] y, int r, int t) {
+    private void dotRowTokens2(float[] x, float[] y, int r) {
         final MemorySegment w = data;
         final long base = r * stride;
-        final int x0 = t * cols;
-        final int x1 = Math.min(t + 1, n - 1) * cols;
+        final int x0 = 0;
+        final int x1 = cols;
         final int full2 = fullBlocks & ~1;
         // a<token><block parity>: two blocks per iteration, so that their FMA chains overlap
         FloatVector a00 = FloatVector.zero(FLOATS);
@@ -210,10 +206,8 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
             a00 = s0.fma(FloatVector.broadcast(FLOATS, d), a00);
             a10 = s1.fma(FloatVector.broadcast(FLOATS, d), a10);
         }
-        y[t * rows + r] = VectorMath.sum(a00.add(a01));
-        if (t + 1 < n) {
-            y[(t + 1) * rows + r] = VectorMath.sum(a10.add(a11));
-        }
+        y[r] = VectorMath.sum(a00.add(a01));
+        y[rows + r] = VectorMath.sum(a10.add(a11));
     }
 
     /**

@@ -21,8 +21,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * y = x·Wᵀ for Q8_0 and Q4_0 weights and every token count from 1 to 13: one token (decode), the
- * few-token kernel (pairs of tokens per pass over a row, an odd last token through the decode
- * kernel) and, past {@link BlockQuantizedMatrix#FEW_TOKENS}, the prefill tiles. Each is
+ * few-token kernel (two tokens per pass over a row) up to {@link BlockQuantizedMatrix#FEW_TOKENS}
+ * and the prefill tiles past it. Each is
  * compared with the float64 reference on random non-zero weights and inputs, with 1 and 3
  * threads, at widths with and without a partial last block; and each token of a batch with the
  * same token computed alone.
