@@ -98,7 +98,7 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
                 }
             } else {
                 for (int r = r0; r < r1; r++) {
-                    y[r] = fullBlocks * QK < cols ? dotRow(x, 0, r) + tail(x, 0, r) : dotRow(x, 0, r);
+                    y[r] = fullBlocks * QK < cols ? dotRow(x, r) + tail(x, 0, r) : dotRow(x, r);
                 }
             }
             return;
@@ -211,11 +211,11 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
     }
 
     /**
-     * One token (x from xo), the whole blocks of row r: per block the 32 products q·x are summed
-     * in a vector, which is then scaled by d once (acc = blockSum·d + acc). Two blocks per
-     * iteration into two accumulators, so consecutive blocks' FMA chains overlap.
+     * One token, the whole blocks of row r: per block the 32 products q·x are summed in a vector,
+     * which is then scaled by d once (acc = blockSum·d + acc). Two blocks per iteration into two
+     * accumulators, so consecutive blocks' FMA chains overlap.
      */
-    private float dotRow(float[] x, int xo, int r) {
+    private float dotRow(float[] x, int r) {
         final MemorySegment w = data;
         final long base = r * stride;
         final int full2 = fullBlocks & ~1;
@@ -224,7 +224,7 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
         int b = 0;
         for (; b < full2; b += 2) {
             final long o = base + (long) b * BB;
-            final int c = xo + b * QK;
+            final int c = b * QK;
             final float d0 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
             final float d1 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o + BB));
             FloatVector s0 = ((FloatVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS, LITTLE_ENDIAN)
@@ -242,7 +242,7 @@ public final class Q8_0Matrix extends BlockQuantizedMatrix {
         }
         if (b < fullBlocks) {
             final long o = base + (long) b * BB;
-            final int c = xo + b * QK;
+            final int c = b * QK;
             final float d0 = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
             FloatVector s0 = FloatVector.zero(FLOATS);
             for (int k = 0; k < QK; k += LANES) {
