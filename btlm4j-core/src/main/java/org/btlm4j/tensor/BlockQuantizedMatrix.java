@@ -12,6 +12,16 @@ import jdk.incubator.vector.FloatVector;
 abstract sealed class BlockQuantizedMatrix extends WeightMatrix permits Q8_0Matrix, Q4_0Matrix {
     static final int QK = Quantized.QK;
 
+    /**
+     * The token count (two) for which x·Wᵀ converts each row's blocks inside the products instead
+     * of dequantizing four rows into a buffer for the prefill tiles. Measured at [6826, 2560] with
+     * 2 threads (BatchRowsBench, machine shared): n = 2 1.2–2.1× faster than the tiles for Q4_0,
+     * 1.1–1.6× for Q8_0; n = 3 (a pair plus a pass with a repeated token) was not faster than the
+     * tiles, and a four-token kernel (x of four tokens no longer fits in L1) was 0–15 % slower than
+     * the tiles from n = 4 on.
+     */
+    static final int FEW_TOKENS = 2;
+
     /** Whole blocks per row (a partial last block is not counted). */
     final int fullBlocks;
 

@@ -102,7 +102,111 @@ public final class Q4_0Matrix extends BlockQuantizedMatrix {
             }
             return;
         }
+        if (n == FEW_TOKENS) {
+            multiplyTransposedFew(x, y, r0, r1);
+            return;
+        }
         multiplyTransposedPrefill(x, n, y, r0, r1);
+    }
+
+    /**
+     * Two tokens (n = {@link #FEW_TOKENS}): each row's blocks are converted once and multiplied by
+     * both (the prefill path would dequantize four rows into a buffer and read them back, which
+     * costs more than the products for so few tokens).
+     */
+    private void multiplyTransposedFew(float[] x, float[] y, int r0, int r1) {
+        final boolean partial = fullBlocks * QK < cols;
+        for (int r = r0; r < r1; r++) {
+            dotRowTokens2(x, y, r);
+            if (partial) {
+                y[r] += tail(x, 0, r);
+                y[rows + r] += tail(x, cols, r);
+            }
+        }
+    }
+
+    /**
+     * Tokens 0 and 1 (x from 0 and from cols), the whole blocks of row r: per block the nibbles
+     * are converted once, then for each token the 32 products are summed in a vector and scaled
+     * by d (acc = blockSum·d + acc), as in decode, two blocks per iteration. A block is written
+     * out without an inner loop over its vectors: with one block per iteration and such an inner
+     * loop, this kernel ran 5–8× slower in about half of the JVM runs (C2 left the accumulating
+     * FMA un-intrinsified, allocating a vector per block, when the type profile did not pin the
+     * loop-carried vectors' class); this shape measured stable.
+     */
+    private void dotRowTokens2(float[] x, float[] y, int r) {
+        final MemorySegment w = data;
+        final long base = r * stride;
+        final int x0 = 0;
+        final int x1 = cols;
+        final int full2 = fullBlocks & ~1;
+        // a<token><block parity>: two blocks per iteration, so that their FMA chains overlap
+        FloatVector a00 = FloatVector.zero(FLOATS);
+        FloatVector a10 = a00;
+        FloatVector a01 = a00;
+        FloatVector a11 = a00;
+        int b = 0;
+        for (; b < full2; b += 2) {
+            final long o = base + (long) b * BB;
+            final int c = b * QK;
+            final float d = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            IntVector q = (IntVector) ByteVector
+                    .fromMemorySegment(Quantized.BYTES, w, o + QS, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+            FloatVector lo = (FloatVector) q.and(0xF).sub(8).convert(I2F, 0);
+            FloatVector hi = (FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+            FloatVector s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF), lo.mul(FloatVector.fromArray(FLOATS, x, x0 + c)));
+            FloatVector s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF), lo.mul(FloatVector.fromArray(FLOATS, x, x1 + c)));
+            if (LANES < HALF) { // 8 lanes: the second half of the block's bytes
+                q = (IntVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS + LANES, LITTLE_ENDIAN)
+                        .convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                lo = (FloatVector) q.and(0xF).sub(8).convert(I2F, 0);
+                hi = (FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+                s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x0 + c + LANES), s0));
+                s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x1 + c + LANES), s1));
+            }
+            final float db = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o + BB));
+            IntVector qb = (IntVector) ByteVector
+                    .fromMemorySegment(Quantized.BYTES, w, o + BB + QS, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+            FloatVector lob = (FloatVector) qb.and(0xF).sub(8).convert(I2F, 0);
+            FloatVector hib = (FloatVector) qb.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+            FloatVector s0b = hib.fma(FloatVector.fromArray(FLOATS, x, x0 + c + QK + HALF), lob.mul(FloatVector.fromArray(FLOATS, x, x0 + c + QK)));
+            FloatVector s1b = hib.fma(FloatVector.fromArray(FLOATS, x, x1 + c + QK + HALF), lob.mul(FloatVector.fromArray(FLOATS, x, x1 + c + QK)));
+            if (LANES < HALF) { // 8 lanes: the second half of the block's bytes
+                qb = (IntVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + BB + QS + LANES, LITTLE_ENDIAN)
+                        .convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                lob = (FloatVector) qb.and(0xF).sub(8).convert(I2F, 0);
+                hib = (FloatVector) qb.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+                s0b = hib.fma(FloatVector.fromArray(FLOATS, x, x0 + c + QK + HALF + LANES), lob.fma(FloatVector.fromArray(FLOATS, x, x0 + c + QK + LANES), s0b));
+                s1b = hib.fma(FloatVector.fromArray(FLOATS, x, x1 + c + QK + HALF + LANES), lob.fma(FloatVector.fromArray(FLOATS, x, x1 + c + QK + LANES), s1b));
+            }
+            a00 = s0.fma(FloatVector.broadcast(FLOATS, d), a00);
+            a10 = s1.fma(FloatVector.broadcast(FLOATS, d), a10);
+            a01 = s0b.fma(FloatVector.broadcast(FLOATS, db), a01);
+            a11 = s1b.fma(FloatVector.broadcast(FLOATS, db), a11);
+        }
+        if (b < fullBlocks) {
+            final long o = base + (long) b * BB;
+            final int c = b * QK;
+            final float d = Float.float16ToFloat(w.get(Quantized.SHORT_LE, o));
+            IntVector q = (IntVector) ByteVector
+                    .fromMemorySegment(Quantized.BYTES, w, o + QS, LITTLE_ENDIAN).convertShape(ZERO_EXTEND_B2I, INTS, 0);
+            FloatVector lo = (FloatVector) q.and(0xF).sub(8).convert(I2F, 0);
+            FloatVector hi = (FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+            FloatVector s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF), lo.mul(FloatVector.fromArray(FLOATS, x, x0 + c)));
+            FloatVector s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF), lo.mul(FloatVector.fromArray(FLOATS, x, x1 + c)));
+            if (LANES < HALF) { // 8 lanes: the second half of the block's bytes
+                q = (IntVector) ByteVector.fromMemorySegment(Quantized.BYTES, w, o + QS + LANES, LITTLE_ENDIAN)
+                        .convertShape(ZERO_EXTEND_B2I, INTS, 0);
+                lo = (FloatVector) q.and(0xF).sub(8).convert(I2F, 0);
+                hi = (FloatVector) q.lanewise(LSHR, 4).sub(8).convert(I2F, 0);
+                s0 = hi.fma(FloatVector.fromArray(FLOATS, x, x0 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x0 + c + LANES), s0));
+                s1 = hi.fma(FloatVector.fromArray(FLOATS, x, x1 + c + HALF + LANES), lo.fma(FloatVector.fromArray(FLOATS, x, x1 + c + LANES), s1));
+            }
+            a00 = s0.fma(FloatVector.broadcast(FLOATS, d), a00);
+            a10 = s1.fma(FloatVector.broadcast(FLOATS, d), a10);
+        }
+        y[r] = VectorMath.sum(a00.add(a01));
+        y[rows + r] = VectorMath.sum(a10.add(a11));
     }
 
     /**
