@@ -47,7 +47,7 @@ public final class Main implements Runnable {
         });
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (ex instanceof ModelOptions.HeapPrinted h) {
-                out.println(h.bytes);
+                out.println(h.text);
                 return 0;
             }
             boolean verbose = parseResult.subcommand() != null && parseResult.subcommand().hasMatchedOption("--verbose");

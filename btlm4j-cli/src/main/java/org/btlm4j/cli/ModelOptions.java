@@ -1,15 +1,20 @@
 package org.btlm4j.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import org.btlm4j.BtlmException;
 import org.btlm4j.BtlmModel;
 import org.btlm4j.hub.HubCache;
 import org.btlm4j.hub.HubId;
 import org.btlm4j.MemoryEstimate;
+import org.btlm4j.checkpoint.ModelDirectory;
 import org.btlm4j.model.KvCache;
 import picocli.CommandLine.Option;
 
@@ -69,13 +74,15 @@ final class ModelOptions {
     BtlmModel load(PrintWriter err, boolean checkMemory) {
         Path path = resolve(err);
         if (printHeap) {
-            throw new HeapPrinted(estimate(err).heapBytes());
+            throw new HeapPrinted(heapDependencies(path) + estimate(err).heapBytes());
         }
         if (verbose && kvType.equalsIgnoreCase("auto")) {
             err.println("btlm: --kv-type auto: " + options().kvType().optionName());
         }
         if (checkMemory) {
-            estimate(err).check(limit(), limitSource());
+            MemoryEstimate estimate = estimate(err);
+            dropStaleHeapCache(estimate.heapBytes());
+            estimate.check(limit(), limitSource());
         }
         BtlmModel m;
         LoadBar bar = new LoadBar(err);
@@ -163,13 +170,64 @@ final class ModelOptions {
         return memoryLimit != null ? "of --memory-limit" : "of memory available (set --memory-limit to change the limit)";
     }
 
-    /** Ends a {@code --print-heap} run: {@link Main} prints the bytes and exits 0. */
-    static final class HeapPrinted extends RuntimeException {
-        final long bytes;
+    /**
+     * For the launcher's cache of {@code --print-heap} answers: one line {@code depends MTIME SIZE PATH}
+     * (seconds, bytes, absolute path) for each file or directory the answer was computed from, so
+     * that the launcher can reuse it while they are unchanged; none (no caching) unless -m names a
+     * path, since finding a Hub id or the default model depends on more than one path.
+     */
+    String heapDependencies(Path path) {
+        if (model == null || !Files.exists(Path.of(model))) {
+            return "";
+        }
+        ModelDirectory files = ModelDirectory.locate(path);
+        StringBuilder lines = new StringBuilder();
+        Set<Path> read = new LinkedHashSet<>();
+        for (Path p : new Path[] {path, files.directory(), files.config(), files.weights()}) {
+            if (p != null) {
+                read.add(p.toAbsolutePath().normalize());
+            }
+        }
+        for (Path abs : read) {
+            try {
+                String name = abs.toString();
+                if (name.indexOf('\n') >= 0 || name.indexOf('\r') >= 0) {
+                    return "";
+                }
+                lines.append("depends ").append(Files.getLastModifiedTime(abs).to(TimeUnit.SECONDS)).append(' ')
+                        .append(Files.size(abs)).append(' ').append(name).append('\n');
+            } catch (IOException e) {
+                return "";
+            }
+        }
+        return lines.toString();
+    }
 
-        HeapPrinted(long bytes) {
+    /**
+     * The launcher names the cache entry it took this run's heap cap from ({@code btlm.heap.cache},
+     * {@code btlm.heap.cached}); when this run's estimate differs (a change the entry's dependencies
+     * did not catch), the entry is deleted so that the next run asks again.
+     */
+    private static void dropStaleHeapCache(long heapBytes) {
+        String entry = System.getProperty("btlm.heap.cache");
+        String cached = System.getProperty("btlm.heap.cached");
+        if (entry == null || cached == null || cached.equals(Long.toString(heapBytes))) {
+            return;
+        }
+        try {
+            Files.deleteIfExists(Path.of(entry));
+        } catch (IOException | RuntimeException e) {
+            // a cache that cannot be deleted is only asked again when its dependencies change
+        }
+    }
+
+    /** Ends a {@code --print-heap} run: {@link Main} prints the text (the heap in bytes last) and exits 0. */
+    static final class HeapPrinted extends RuntimeException {
+        final String text;
+
+        HeapPrinted(String text) {
             super(null, null, false, false);
-            this.bytes = bytes;
+            this.text = text;
         }
     }
 

@@ -272,11 +272,62 @@ class CliTest {
         // the launcher's heap query: KV cache + activations + the margin, printed before loading
         Run heap = run("generate", "-m", DEMO.toString(), "-p", "x", "-c", "256", "--kv-type", "q8_0", "--print-heap");
         assertEquals(0, heap.code(), heap.err());
-        long bytes = Long.parseLong(heap.out().trim());
+        String[] lines = heap.out().trim().split("\n");
+        long bytes = Long.parseLong(lines[lines.length - 1].trim());
         assertTrue(bytes > kv + org.btlm4j.MemoryEstimate.HEAP_MARGIN && bytes < kv + (300L << 20), heap.out());
         Run bad = run("generate", "-m", DEMO.toString(), "-p", "x", "--memory-limit", "lots");
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("not a memory size"), bad.err());
+    }
+
+    @Test
+    void printHeapNamesTheFilesItReadForTheLaunchersCache() throws IOException {
+        Run heap = run("generate", "-m", DEMO.toString(), "-p", "x", "--print-heap");
+        assertEquals(0, heap.code(), heap.err());
+        List<String> lines = heap.out().lines().toList();
+        Path dir = DEMO.toAbsolutePath().normalize();
+        List<String> expected = new ArrayList<>();
+        for (Path p : List.of(dir, dir.resolve("config.json"), dir.resolve("model.safetensors"))) {
+            expected.add("depends " + Files.getLastModifiedTime(p).to(java.util.concurrent.TimeUnit.SECONDS) + " "
+                    + Files.size(p) + " " + p);
+        }
+        assertEquals(expected, lines.subList(0, lines.size() - 1));
+        assertTrue(Long.parseLong(lines.getLast()) > org.btlm4j.MemoryEstimate.HEAP_MARGIN, heap.out());
+        // the default model (no -m) is found by looking in several places: not cacheable, only the figure
+        String demo = System.getProperty("btlm.demo");
+        System.setProperty("btlm.demo", DEMO.toString());
+        Run byDefault;
+        try {
+            byDefault = run("generate", "-p", "x", "--print-heap");
+        } finally {
+            if (demo == null) {
+                System.clearProperty("btlm.demo");
+            } else {
+                System.setProperty("btlm.demo", demo);
+            }
+        }
+        assertEquals(0, byDefault.code(), byDefault.err());
+        assertTrue(byDefault.out().trim().matches("[0-9]+"), byDefault.out());
+    }
+
+    @Test
+    void aRunDeletesALauncherCacheEntryWhoseHeapDiffersFromItsEstimate(@TempDir Path tmp) throws IOException {
+        Path entry = tmp.resolve("entry");
+        long heap = Long.parseLong(run("generate", "-m", DEMO.toString(), "-p", "x", "--print-heap").out().trim()
+                .lines().toList().getLast());
+        try {
+            for (long cached : new long[] {heap, heap - 1}) {
+                Files.writeString(entry, "cached\n");
+                System.setProperty("btlm.heap.cache", entry.toString());
+                System.setProperty("btlm.heap.cached", Long.toString(cached));
+                Run g = run("generate", "-m", DEMO.toString(), "-p", "And God said", "-n", "2");
+                assertEquals(0, g.code(), g.err());
+                assertEquals(cached == heap, Files.exists(entry), "cached " + cached + ", estimate " + heap);
+            }
+        } finally {
+            System.clearProperty("btlm.heap.cache");
+            System.clearProperty("btlm.heap.cached");
+        }
     }
 
     @Test
