@@ -20,11 +20,13 @@ import org.btlm4j.model.KvCache;
  * @param activations the buffers of one forward call over a prompt chunk of
  *                    {@link #PREFILL_CHUNK} tokens, the attention scores of each thread and a
  *                    block of scoring logits, all float32
- * @param fourBit     whether most of the weight bytes are 4-bit already (then quantizing is no
- *                    remedy to suggest)
  * @param runtime     the rest of the heap ({@link #HEAP_MARGIN}: tokenizer, model objects, garbage
  *                    between collections — the launcher caps the heap at {@link #heapBytes}) and
  *                    the JVM outside its heap ({@link #NON_HEAP})
+ * @param contextLength the context the KV cache is sized for
+ * @param kvType      the KV cache's type
+ * @param fourBit     whether most of the weight bytes are 4-bit already (then quantizing is no
+ *                    remedy to suggest)
  */
 public record MemoryEstimate(long weights, boolean mapped, long kvCache, long activations, long runtime,
         int contextLength, KvCache.Type kvType, boolean fourBit) {

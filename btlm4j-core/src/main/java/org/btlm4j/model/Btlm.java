@@ -240,24 +240,24 @@ public final class Btlm {
                 int nq = Math.min(n, quantized); // quantized types: keys [0, nq) in blocks, [nq, n) in the tail
                 int qOff = t * 3 * e + h * d;
                 java.util.Arrays.fill(scores, 0, n, 0f);
-                int k0 = 0; // quantized types: four dimensions per pass over the scores
-                if (blocks != null) {
-                    for (; k0 + BlockVectors.GROUP <= d; k0 += BlockVectors.GROUP) {
-                        BlockVectors.axpy4(blocks, qkv, qOff + k0, blockKeys, cache.blockRow(h, k0), blockStride,
+                if (blocks != null) { // whole blocks four dimensions per pass over the scores, then the tail
+                    int k = 0;
+                    for (; k + BlockVectors.GROUP <= d; k += BlockVectors.GROUP) {
+                        BlockVectors.axpy4(blocks, qkv, qOff + k, blockKeys, cache.blockRow(h, k), blockStride,
                                 scores, 0, nq);
                     }
-                    for (int k = 0; k < k0; k++) {
+                    for (; k < d; k++) {
+                        BlockVectors.axpy(blocks, qkv[qOff + k], blockKeys, cache.blockRow(h, k), scores, 0, nq);
+                    }
+                    for (k = 0; k < d; k++) {
                         VectorMath.axpy(qkv[qOff + k], tailKeys, cache.tailRow(h, k), scores, nq, n - nq);
                     }
-                }
-                for (int k = k0; k < d; k++) {
-                    float q = qkv[qOff + k];
-                    switch (type) {
-                        case F32 -> VectorMath.axpy(q, keys, cache.row(h, k), scores, 0, n);
-                        case F16 -> HalfVectors.axpy(q, halfKeys, cache.row(h, k), scores, 0, n);
-                        case Q8_0, Q4_0 -> {
-                            BlockVectors.axpy(blocks, q, blockKeys, cache.blockRow(h, k), scores, 0, nq);
-                            VectorMath.axpy(q, tailKeys, cache.tailRow(h, k), scores, nq, n - nq);
+                } else {
+                    for (int k = 0; k < d; k++) {
+                        if (type == KvCache.Type.F32) {
+                            VectorMath.axpy(qkv[qOff + k], keys, cache.row(h, k), scores, 0, n);
+                        } else {
+                            HalfVectors.axpy(qkv[qOff + k], halfKeys, cache.row(h, k), scores, 0, n);
                         }
                     }
                 }
@@ -267,23 +267,24 @@ public final class Btlm {
                 }
                 VectorMath.softmaxInPlace(scores, 0, n);
                 int oOff = t * e + h * d;
-                int v0 = 0;
-                if (blocks != null) {
-                    for (; v0 + BlockVectors.GROUP <= d; v0 += BlockVectors.GROUP) {
-                        BlockVectors.dot4(blocks, scores, 0, blockValues, cache.blockRow(h, v0), blockStride, nq,
-                                out, oOff + v0);
+                if (blocks != null) { // whole blocks four dimensions per pass over the scores, then the tail
+                    int k = 0;
+                    for (; k + BlockVectors.GROUP <= d; k += BlockVectors.GROUP) {
+                        BlockVectors.dot4(blocks, scores, 0, blockValues, cache.blockRow(h, k), blockStride, nq,
+                                out, oOff + k);
                     }
-                    for (int k = 0; k < v0; k++) {
+                    for (; k < d; k++) {
+                        out[oOff + k] = BlockVectors.dot(blocks, scores, 0, blockValues, cache.blockRow(h, k), nq);
+                    }
+                    for (k = 0; k < d; k++) {
                         out[oOff + k] += VectorMath.dot(scores, nq, tailValues, cache.tailRow(h, k), n - nq);
                     }
-                }
-                for (int k = v0; k < d; k++) {
-                    out[oOff + k] = switch (type) {
-                        case F32 -> VectorMath.dot(scores, 0, values, cache.row(h, k), n);
-                        case F16 -> HalfVectors.dot(scores, 0, halfValues, cache.row(h, k), n);
-                        case Q8_0, Q4_0 -> BlockVectors.dot(blocks, scores, 0, blockValues, cache.blockRow(h, k), nq)
-                                + VectorMath.dot(scores, nq, tailValues, cache.tailRow(h, k), n - nq);
-                    };
+                } else {
+                    for (int k = 0; k < d; k++) {
+                        out[oOff + k] = type == KvCache.Type.F32
+                                ? VectorMath.dot(scores, 0, values, cache.row(h, k), n)
+                                : HalfVectors.dot(scores, 0, halfValues, cache.row(h, k), n);
+                    }
                 }
             }
         });

@@ -31,13 +31,13 @@ public final class BtlmWeights {
             Linear mlpCProj, float[] mlpCProjBias) { // n_inner → n_embd
     }
 
+    /** How the source description of a slopes tensor made from other data begins. */
+    public static final String COMPUTED = "computed from";
+
     private final WeightMatrix wte; // [vocab, n_embd]
     private final WeightMatrix wpe; // [n_positions, n_embd] with learned positions, else null
     private final WeightMatrix lmHead; // [vocab, n_embd]: wte itself unless untied
     private final float[] slopes; // [n_head] with ALiBi, else null
-    /** How the source description of a slopes tensor made from other data begins. */
-    public static final String COMPUTED = "computed from";
-
     private final String slopesOrigin;
     private final Layer[] layers;
     private final float[] lnFWeight;
